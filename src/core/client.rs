@@ -1,0 +1,427 @@
+//! A client: one relay connection, the broadcasts it publishes and the subscriptions it holds.
+//!
+//! State changes are reported through the connection callback on the dispatcher thread. The
+//! connection is watched by a background task, so a relay that closes or goes silent turns the
+//! client DISCONNECTED within a few seconds (QUIC keep-alive 1 s, idle timeout 3 s).
+
+use crate::core::config::{self, ClientConfig};
+use crate::dispatch::{self, Gate};
+use crate::error::{self, Error, ErrorKind, Result};
+use crate::runtime;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
+
+/// Connection state, reported through the connection callback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Not connected (initially, after `disconnect`, or after the relay went away).
+    Disconnected,
+    /// A connect is in progress.
+    Connecting,
+    /// Connected to the relay.
+    Connected,
+    /// The last connect failed.
+    Failed,
+}
+
+/// Receives connection state changes on the dispatcher thread.
+pub type StateCallback = Arc<dyn Fn(ConnectionState) + Send + Sync>;
+
+/// QUIC keep-alive: well below the idle timeout so quiet, healthy connections stay up.
+const KEEP_ALIVE: Duration = Duration::from_millis(1000);
+/// QUIC idle timeout: how long a silent relay takes to be declared gone.
+const IDLE_TIMEOUT: Duration = Duration::from_millis(10000);
+/// How long `disconnect` waits for the relay to acknowledge the close.
+const CLOSE_TIMEOUT: Duration = Duration::from_millis(2000);
+
+/// One live session with a relay.
+#[derive(Clone)]
+pub(crate) struct Session {
+    pub(crate) connection: moq_tokio::Connection,
+    pub(crate) endpoint: moq_tokio::Client,
+    pub(crate) version: Option<moq_net::Version>,
+}
+
+struct Inner {
+    state: ConnectionState,
+    /// Bumped by every connect and disconnect, so stale background results are ignored.
+    epoch: u64,
+    session: Option<Session>,
+    callback: Option<StateCallback>,
+    /// Why the client is not connected, once something went wrong.
+    last_error: Option<Error>,
+    broadcasts: HashMap<String, moq_net::broadcast::Producer>,
+    subscribers: Vec<Weak<crate::core::subscribe::Subscriber>>,
+    destroyed: bool,
+}
+
+/// A MoQ client.
+pub struct Client {
+    config: ClientConfig,
+    /// Broadcasts this client publishes; served to every session.
+    local: moq_net::origin::Producer,
+    /// Broadcasts the relay announces to us.
+    remote: moq_net::origin::Producer,
+    gate: Arc<Gate>,
+    inner: Mutex<Inner>,
+}
+
+impl Client {
+    /// Creates a disconnected client.
+    pub fn new(config: ClientConfig) -> Result<Arc<Self>> {
+        let config = config.validated()?;
+        if config.tls_insecure_skip_verify {
+            tracing::warn!("TLS certificate verification is disabled for this client (tls_insecure_skip_verify); use it only for development");
+        }
+        let handle = runtime::handle()?;
+        let _enter = handle.enter();
+        Ok(Arc::new(Self {
+            config,
+            local: moq_tokio::origin::spawn(),
+            remote: moq_tokio::origin::spawn(),
+            gate: Gate::new(),
+            inner: Mutex::new(Inner {
+                state: ConnectionState::Disconnected,
+                epoch: 0,
+                session: None,
+                callback: None,
+                last_error: None,
+                broadcasts: HashMap::new(),
+                subscribers: Vec::new(),
+                destroyed: false,
+            }),
+        }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The bound on blocking operations.
+    pub fn timeout(&self) -> Duration {
+        self.config.timeout
+    }
+
+    /// The current connection state.
+    pub fn state(&self) -> ConnectionState {
+        self.lock().state
+    }
+
+    /// Why the client is not connected, if something went wrong.
+    pub fn last_error(&self) -> Option<Error> {
+        self.lock().last_error.clone()
+    }
+
+    /// The live session, or `NotConnected` naming `what` needed it.
+    pub(crate) fn session(&self, what: &str) -> Result<Session> {
+        let inner = self.lock();
+        match (&inner.session, inner.state) {
+            (Some(session), ConnectionState::Connected) => Ok(session.clone()),
+            _ => Err(match &inner.last_error {
+                Some(reason) => Error::new(
+                    ErrorKind::NotConnected,
+                    format!("{what} needs a connected client; the connection ended: {reason}"),
+                ),
+                None => Error::not_connected(what),
+            }),
+        }
+    }
+
+    /// The origin the relay's broadcasts arrive in.
+    pub(crate) fn remote(&self) -> &moq_net::origin::Producer {
+        &self.remote
+    }
+
+    fn emit(&self, callback: Option<StateCallback>, state: ConnectionState) {
+        if let Some(callback) = callback {
+            if let Err(err) = dispatch::post(&self.gate, Box::new(move || callback(state))) {
+                tracing::error!("dropped connection event {state:?}: {err}");
+            }
+        }
+    }
+
+    /// Connects to `url`, blocking until connected or failed (bounded by the timeout).
+    pub fn connect(self: &Arc<Self>, url: &str, callback: Option<StateCallback>) -> Result<()> {
+        let url = config::parse_url(url)?;
+        let shown = config::redact(&url);
+        let epoch = {
+            let mut inner = self.lock();
+            if inner.destroyed {
+                return Err(Error::new(ErrorKind::Closed, "the client is being destroyed"));
+            }
+            match inner.state {
+                ConnectionState::Connecting => {
+                    return Err(Error::new(ErrorKind::InvalidState, "a connect is already in progress on this client"))
+                }
+                ConnectionState::Connected => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidState,
+                        "the client is already connected; call moq_disconnect first",
+                    ))
+                }
+                ConnectionState::Disconnected | ConnectionState::Failed => {}
+            }
+            inner.state = ConnectionState::Connecting;
+            inner.epoch += 1;
+            inner.callback = callback.clone();
+            inner.last_error = None;
+            inner.epoch
+        };
+        self.emit(callback.clone(), ConnectionState::Connecting);
+        tracing::info!(url = %shown, "connecting");
+
+        let timeout = self.config.timeout;
+        let dial = dial(self.config.clone(), self.local.consume(), self.remote.clone(), url, timeout);
+        // The dial bounds itself; the outer bound only guards against a dial that never returns.
+        let result = runtime::run_blocking("connect", timeout + Duration::from_secs(1), dial)
+            .map_err(|err| err.context(format!("connect to {shown}")));
+
+        let mut inner = self.lock();
+        let current = inner.epoch == epoch && inner.state == ConnectionState::Connecting;
+        match result {
+            Ok(session) if current => {
+                inner.state = ConnectionState::Connected;
+                inner.session = Some(session.clone());
+                drop(inner);
+                tracing::info!(url = %shown, version = ?session.version, "connected");
+                self.emit(callback, ConnectionState::Connected);
+                self.watch(epoch, session);
+                Ok(())
+            }
+            Ok(session) => {
+                drop(inner);
+                session.connection.abort(moq_net::Error::Cancel);
+                Err(Error::new(ErrorKind::Closed, format!("connect to {shown} was cancelled by moq_disconnect")))
+            }
+            Err(err) => {
+                if current {
+                    inner.state = ConnectionState::Failed;
+                    inner.last_error = Some(err.clone());
+                    drop(inner);
+                    tracing::warn!("{err}");
+                    self.emit(callback, ConnectionState::Failed);
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Watches the session and reports DISCONNECTED when it ends on its own.
+    fn watch(self: &Arc<Self>, epoch: u64, session: Session) {
+        let client = Arc::downgrade(self);
+        let on_panic = {
+            let client = client.clone();
+            move |err: Error| {
+                if let Some(client) = client.upgrade() {
+                    client.lost(epoch, err);
+                }
+            }
+        };
+        let Ok(handle) = runtime::handle() else { return };
+        runtime::spawn_supervised(
+            &handle,
+            "the connection monitor",
+            async move {
+                crate::inject::check("task:connection");
+                let reason = match session.connection.closed().await {
+                    Ok(()) => Error::new(ErrorKind::Closed, "the relay closed the session"),
+                    Err(err) => Error::new(
+                        ErrorKind::ConnectionFailed,
+                        format!("the connection to the relay was lost: {}", error::chain(&err)),
+                    ),
+                };
+                if let Some(client) = client.upgrade() {
+                    client.lost(epoch, reason);
+                }
+            },
+            on_panic,
+        );
+    }
+
+    fn lost(&self, epoch: u64, reason: Error) {
+        let mut inner = self.lock();
+        if inner.epoch != epoch || inner.state != ConnectionState::Connected {
+            return;
+        }
+        inner.state = ConnectionState::Disconnected;
+        inner.session = None;
+        inner.last_error = Some(reason.clone());
+        let callback = inner.callback.clone();
+        drop(inner);
+        tracing::warn!("{reason}");
+        self.emit(callback, ConnectionState::Disconnected);
+    }
+
+    /// Closes the session (if any). Idempotent; DISCONNECTED is reported if a session or a
+    /// connect was live.
+    pub fn disconnect(&self) {
+        let mut inner = self.lock();
+        let was = inner.state;
+        inner.epoch += 1;
+        inner.state = ConnectionState::Disconnected;
+        let session = inner.session.take();
+        let callback = inner.callback.clone();
+        drop(inner);
+        if let Some(session) = session {
+            let closing = async move {
+                let _ = session.connection.close().await;
+                session.endpoint.close().await;
+                Ok(())
+            };
+            if let Err(err) = runtime::run_blocking("disconnect", CLOSE_TIMEOUT, closing) {
+                tracing::debug!("closing the session: {err}");
+            }
+        }
+        if matches!(was, ConnectionState::Connected | ConnectionState::Connecting) {
+            self.emit(callback, ConnectionState::Disconnected);
+        }
+    }
+
+    /// Disconnects, stops every callback of this client and its subscribers, and ends its
+    /// broadcasts. Afterwards no callback of this client runs (unless called from one).
+    pub fn destroy(&self) {
+        let subscribers = {
+            let mut inner = self.lock();
+            inner.destroyed = true;
+            std::mem::take(&mut inner.subscribers)
+        };
+        self.disconnect();
+        dispatch::close(&self.gate);
+        for subscriber in subscribers.iter().filter_map(Weak::upgrade) {
+            subscriber.unsubscribe();
+        }
+        let broadcasts = std::mem::take(&mut self.lock().broadcasts);
+        for (_, broadcast) in broadcasts {
+            broadcast.close();
+        }
+    }
+
+    /// Registers a subscriber so `destroy` can stop it.
+    pub(crate) fn adopt(&self, subscriber: &Arc<crate::core::subscribe::Subscriber>) -> Result<()> {
+        let mut inner = self.lock();
+        if inner.destroyed {
+            return Err(Error::new(ErrorKind::Closed, "the client is being destroyed"));
+        }
+        inner.subscribers.retain(|s| s.strong_count() > 0);
+        inner.subscribers.push(Arc::downgrade(subscriber));
+        Ok(())
+    }
+
+    /// The broadcast for `namespace`, creating and announcing it on first use.
+    ///
+    /// moq-net sends the announcement on the live session (and on every later one) and does not
+    /// surface a per-announce acknowledgement, so what can fail here is what the session and
+    /// the origin report: no session, an invalid path, a duplicate.
+    pub(crate) fn broadcast(&self, namespace: &str) -> Result<moq_net::broadcast::Producer> {
+        config::check_name("namespace_str", namespace)?;
+        self.session("announcing a namespace")?;
+        if let Some(broadcast) = self.lock().broadcasts.get(namespace) {
+            return Ok(broadcast.clone());
+        }
+        let broadcast = self
+            .local
+            .create_broadcast(namespace)
+            .map_err(|err| error::from_moq(&err, format!("announcing namespace \"{namespace}\"")))?;
+        broadcast
+            .announce(Default::default())
+            .map_err(|err| error::from_moq(&err, format!("announcing namespace \"{namespace}\"")))?;
+        let mut inner = self.lock();
+        let entry = inner.broadcasts.entry(namespace.to_string()).or_insert(broadcast);
+        Ok(entry.clone())
+    }
+}
+
+/// Dials `url` once and completes the MoQ handshake within `timeout`.
+async fn dial(
+    config: ClientConfig,
+    publish: moq_net::origin::Consumer,
+    subscribe: moq_net::origin::Producer,
+    url: url::Url,
+    timeout: Duration,
+) -> Result<Session> {
+    let shown = config::redact(&url);
+    let mut connect = moq_tokio::connect::Config::default();
+    connect.timeout = timeout;
+    connect.once = Some(true);
+    connect.tls.insecure = Some(config.tls_insecure_skip_verify);
+    if let Some(fingerprint) = &config.tls_fingerprint_sha256 {
+        connect.tls.fingerprint = vec![fingerprint.clone()];
+    }
+    // moq-tokio reads custom roots from files; it reads them once, while the endpoint is built,
+    // so the file lives only for the next statement.
+    let roots = match &config.tls_root_ca_pem {
+        Some(pem) => Some(TempPem::write(pem)?),
+        None => None,
+    };
+    if let Some(roots) = &roots {
+        connect.tls.root = vec![roots.path.clone()];
+    }
+    let mut quic = moq_tokio::quic::Config::default();
+    quic.keep_alive = KEEP_ALIVE;
+    quic.idle_timeout = IDLE_TIMEOUT;
+    let endpoint = connect
+        .init(quic)
+        .map_err(|err| Error::new(ErrorKind::ConnectionFailed, format!("TLS/QUIC setup failed: {}", error::chain(&err))));
+    drop(roots);
+    let endpoint = endpoint?.with_publisher(publish).with_subscriber(subscribe).with_reconnect(false);
+
+    let established = tokio::time::timeout(timeout, endpoint.connect(url).established()).await;
+    match established {
+        Ok(Ok(connection)) => Ok(Session {
+            version: connection.version(),
+            connection,
+            endpoint,
+        }),
+        Ok(Err(err)) => Err(Error::new(
+            ErrorKind::ConnectionFailed,
+            format!("could not connect to {shown}: {}", describe(&err)),
+        )),
+        Err(_) => Err(Error::new(
+            ErrorKind::Timeout,
+            format!("no MoQ session with {shown} within {} ms (relay unreachable or not answering)", timeout.as_millis()),
+        )),
+    }
+}
+
+/// The error chain, with a hint for the TLS failures users hit most.
+fn describe(err: &moq_tokio::Error) -> String {
+    let text = error::chain(err);
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("certificate") || lower.contains("unknownissuer") || lower.contains("fingerprint") {
+        format!("TLS certificate verification failed ({text}); trust the relay with tls_root_ca_pem or tls_fingerprint_sha256")
+    } else {
+        text
+    }
+}
+
+/// A private, short-lived PEM file holding in-memory roots for moq-tokio's file-based loader.
+struct TempPem {
+    path: std::path::PathBuf,
+}
+
+impl TempPem {
+    fn write(pem: &str) -> Result<Self> {
+        use std::io::Write;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!("moq-ffi-roots-{}-{}.pem", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let path = std::env::temp_dir().join(name);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options
+            .open(&path)
+            .map_err(|err| Error::internal(format!("could not stage tls_root_ca_pem in {}: {err}", path.display())))?;
+        file.write_all(pem.as_bytes())
+            .map_err(|err| Error::internal(format!("could not stage tls_root_ca_pem: {err}")))?;
+        Ok(Self { path })
+    }
+}
+
+impl Drop for TempPem {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}

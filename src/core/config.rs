@@ -1,0 +1,165 @@
+//! Client configuration and the validation of every string the core accepts.
+
+use crate::error::{Error, Result};
+use std::time::Duration;
+
+/// Longest namespace or track name, in bytes.
+pub const MAX_NAME_LEN: usize = 1024;
+/// Longest URL, in bytes.
+pub const MAX_URL_LEN: usize = 8192;
+/// Largest PEM bundle accepted as `tls_root_ca_pem`, in bytes.
+pub const MAX_PEM_LEN: usize = 1 << 20;
+/// Largest object accepted in stream mode, in bytes.
+pub const MAX_OBJECT_SIZE: usize = 16 << 20;
+/// Largest object accepted in datagram mode, in bytes: what one QUIC datagram carries on any
+/// path (1200-byte minimum MTU) after QUIC and MoQ headers.
+pub const MAX_DATAGRAM_SIZE: usize = 1024;
+/// Connect (and other blocking operations) give up after this long unless configured.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(10_000);
+/// Longest configurable timeout.
+pub const MAX_TIMEOUT: Duration = Duration::from_millis(300_000);
+
+/// How a client verifies the relay and how long blocking calls wait.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// Bound for `connect`, `subscribe` and announce confirmation.
+    pub timeout: Duration,
+    /// PEM text of CA certificates that replace the system roots.
+    pub tls_root_ca_pem: Option<String>,
+    /// Hex SHA-256 of the relay's certificate, pinned instead of chain verification.
+    pub tls_fingerprint_sha256: Option<String>,
+    /// Skip certificate verification entirely (development only; logged as a warning).
+    pub tls_insecure_skip_verify: bool,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_TIMEOUT,
+            tls_root_ca_pem: None,
+            tls_fingerprint_sha256: None,
+            tls_insecure_skip_verify: false,
+        }
+    }
+}
+
+impl ClientConfig {
+    /// Checks the settings against each other and normalises the fingerprint.
+    pub fn validated(mut self) -> Result<Self> {
+        if self.timeout.is_zero() {
+            self.timeout = DEFAULT_TIMEOUT;
+        }
+        if self.timeout > MAX_TIMEOUT {
+            return Err(Error::invalid_argument(format!(
+                "connect_timeout_ms {} exceeds the maximum of {} ms",
+                self.timeout.as_millis(),
+                MAX_TIMEOUT.as_millis()
+            )));
+        }
+        if let Some(fingerprint) = &self.tls_fingerprint_sha256 {
+            self.tls_fingerprint_sha256 = Some(normalize_fingerprint(fingerprint)?);
+        }
+        if let Some(pem) = &self.tls_root_ca_pem {
+            check_pem(pem)?;
+        }
+        let trust_count = [
+            self.tls_root_ca_pem.is_some(),
+            self.tls_fingerprint_sha256.is_some(),
+            self.tls_insecure_skip_verify,
+        ]
+        .iter()
+        .filter(|set| **set)
+        .count();
+        if trust_count > 1 {
+            return Err(Error::invalid_argument(
+                "tls_root_ca_pem, tls_fingerprint_sha256 and tls_insecure_skip_verify are exclusive: set at most one",
+            ));
+        }
+        Ok(self)
+    }
+}
+
+/// Accepts 64 hex digits, optionally separated by ':' (as `openssl x509 -fingerprint` prints).
+fn normalize_fingerprint(value: &str) -> Result<String> {
+    let hex: String = value.chars().filter(|c| *c != ':').collect();
+    if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Error::invalid_argument(format!(
+            "tls_fingerprint_sha256 must be 64 hex digits (a SHA-256), got {} characters",
+            value.len()
+        )));
+    }
+    Ok(hex.to_ascii_lowercase())
+}
+
+fn check_pem(pem: &str) -> Result<()> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    if pem.len() > MAX_PEM_LEN {
+        return Err(Error::invalid_argument(format!(
+            "tls_root_ca_pem is {} bytes; the maximum is {MAX_PEM_LEN}",
+            pem.len()
+        )));
+    }
+    let mut count = 0;
+    for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+        cert.map_err(|err| Error::invalid_argument(format!("tls_root_ca_pem is not valid PEM: {err}")))?;
+        count += 1;
+    }
+    if count == 0 {
+        return Err(Error::invalid_argument(
+            "tls_root_ca_pem contains no \"-----BEGIN CERTIFICATE-----\" block",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a namespace or track name: non-empty, at most [`MAX_NAME_LEN`] bytes, no control
+/// characters. `param` names the C parameter in the error.
+pub fn check_name(param: &str, value: &str) -> Result<()> {
+    if value.is_empty() {
+        return Err(Error::invalid_argument(format!("{param} is empty")));
+    }
+    if value.len() > MAX_NAME_LEN {
+        return Err(Error::invalid_argument(format!(
+            "{param} is {} bytes; the maximum is {MAX_NAME_LEN}",
+            value.len()
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Error::invalid_argument(format!("{param} contains a control character")));
+    }
+    Ok(())
+}
+
+/// Parses a relay URL: `https://` (WebTransport), `moqt://`/`moql://` (raw QUIC) or `http://`
+/// (development: fetches and pins the relay's self-signed certificate fingerprint).
+pub fn parse_url(value: &str) -> Result<url::Url> {
+    if value.len() > MAX_URL_LEN {
+        return Err(Error::invalid_argument(format!(
+            "url is {} bytes; the maximum is {MAX_URL_LEN}",
+            value.len()
+        )));
+    }
+    let url = url::Url::parse(value).map_err(|err| Error::invalid_argument(format!("url is not a valid URL: {err}")))?;
+    match url.scheme() {
+        "https" | "http" | "moqt" | "moql" => {}
+        other => {
+            return Err(Error::invalid_argument(format!(
+                "url scheme \"{other}\" is not supported; use https://, moqt://, moql:// or http://"
+            )))
+        }
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(Error::invalid_argument("url has no host"));
+    }
+    Ok(url)
+}
+
+/// The URL without credentials or query (tokens), for logs and messages.
+pub fn redact(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.to_string()
+}

@@ -1,0 +1,7 @@
+//! The safe core: plain Rust, no raw pointers, testable without C.
+
+pub mod client;
+pub mod config;
+pub mod publish;
+pub mod relay;
+pub mod subscribe;

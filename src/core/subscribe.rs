@@ -1,0 +1,211 @@
+//! Subscribers: deliver every object of one track to a callback on the dispatcher thread.
+//!
+//! Stream objects are delivered reliably and in order: the reader waits when the callback falls
+//! [`WINDOW`] objects behind (back-pressure reaches the relay, nothing is dropped). Datagrams
+//! are delivered best-effort: one that arrives while the window is full is dropped.
+
+use crate::core::client::Client;
+use crate::core::config;
+use crate::core::publish::RETENTION;
+use crate::dispatch::{self, Gate};
+use crate::error::{self, Error, ErrorKind, Result};
+use crate::runtime;
+use bytes::Bytes;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::Semaphore;
+use tokio::task::AbortHandle;
+
+/// Receives each object's payload on the dispatcher thread; the slice lives for the call only.
+pub type DataCallback = Arc<dyn Fn(&[u8]) + Send + Sync>;
+
+/// Objects queued for the callback before the reader waits.
+pub const WINDOW: usize = 1024;
+
+/// A live subscription to one track.
+pub struct Subscriber {
+    gate: Arc<Gate>,
+    subscribed: AtomicBool,
+    /// Why the subscription ended, when it ended on its own.
+    ended: Mutex<Option<Error>>,
+    tasks: Mutex<Vec<AbortHandle>>,
+}
+
+impl Subscriber {
+    /// Subscribes to `track_name` in `namespace` and returns once the publisher confirmed it.
+    ///
+    /// Waits (bounded by the client's timeout) for the namespace to be announced.
+    pub fn new(client: &Arc<Client>, namespace: &str, track_name: &str, callback: DataCallback) -> Result<Arc<Self>> {
+        config::check_name("namespace_str", namespace)?;
+        config::check_name("track_name", track_name)?;
+        client.session("subscribing")?;
+        let timeout = client.timeout();
+        let consumer = client.remote().consume();
+        let (namespace_owned, track_owned) = (namespace.to_string(), track_name.to_string());
+        let establish = async move {
+            let broadcast = tokio::time::timeout(timeout, consumer.routed_broadcast(namespace_owned.as_str()))
+                .await
+                .map_err(|_| {
+                    Error::new(
+                        ErrorKind::NotFound,
+                        format!(
+                            "no publisher announced namespace \"{namespace_owned}\" on the relay within {} ms",
+                            timeout.as_millis()
+                        ),
+                    )
+                })?
+                .map_err(|err| error::from_moq(&err, format!("namespace \"{namespace_owned}\"")))?;
+            let track = broadcast
+                .track(&track_owned)
+                .map_err(|err| error::from_moq(&err, format!("track \"{track_owned}\"")))?;
+            let subscription = moq_net::track::Subscription::default().with_max_age(RETENTION);
+            let context = format!("subscribing to track \"{track_owned}\" in namespace \"{namespace_owned}\"");
+            let groups = track.subscribe(subscription.clone()).await.map_err(|err| error::from_moq(&err, &context))?;
+            let datagrams = track.subscribe(subscription).await.map_err(|err| error::from_moq(&err, &context))?;
+            Ok((groups, datagrams))
+        };
+        let (groups, datagrams) = runtime::run_blocking("subscribe", timeout + std::time::Duration::from_secs(1), establish)?;
+
+        let subscriber = Arc::new(Self {
+            gate: Gate::new(),
+            subscribed: AtomicBool::new(true),
+            ended: Mutex::new(None),
+            tasks: Mutex::new(Vec::new()),
+        });
+        client.adopt(&subscriber)?;
+
+        let handle = runtime::handle()?;
+        let window = Arc::new(Semaphore::new(WINDOW));
+        let on_panic = |subscriber: &Arc<Self>| {
+            let weak = Arc::downgrade(subscriber);
+            move |err: Error| {
+                if let Some(subscriber) = weak.upgrade() {
+                    subscriber.end(err);
+                }
+            }
+        };
+        let stream_task = runtime::spawn_supervised(
+            &handle,
+            "the subscription reader",
+            read_groups(Arc::downgrade(&subscriber), groups.ordered(), callback.clone(), window.clone()),
+            on_panic(&subscriber),
+        );
+        let datagram_task = runtime::spawn_supervised(
+            &handle,
+            "the datagram reader",
+            read_datagrams(Arc::downgrade(&subscriber), datagrams, callback, window),
+            on_panic(&subscriber),
+        );
+        subscriber.lock_tasks().extend([stream_task, datagram_task]);
+        Ok(subscriber)
+    }
+
+    fn lock_tasks(&self) -> std::sync::MutexGuard<'_, Vec<AbortHandle>> {
+        self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether objects are still being delivered.
+    pub fn is_subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::Acquire)
+    }
+
+    /// Why the subscription ended on its own (end of track, error, disconnect), if it did.
+    pub fn end_reason(&self) -> Option<Error> {
+        self.ended.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn end(&self, reason: Error) {
+        let mut ended = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
+        if ended.is_none() && self.is_subscribed() {
+            tracing::info!("subscription ended: {reason}");
+            *ended = Some(reason);
+        }
+        self.subscribed.store(false, Ordering::Release);
+    }
+
+    /// Stops delivery. Afterwards no callback of this subscriber runs (and, unless called from
+    /// inside a callback, none is running). Idempotent.
+    pub fn unsubscribe(&self) {
+        self.subscribed.store(false, Ordering::Release);
+        for task in self.lock_tasks().drain(..) {
+            task.abort();
+        }
+        dispatch::close(&self.gate);
+    }
+
+    /// Queues `payload` for the callback, holding one window permit until it ran.
+    fn deliver(&self, callback: &DataCallback, payload: Bytes, permit: tokio::sync::OwnedSemaphorePermit) -> bool {
+        let callback = callback.clone();
+        let job = Box::new(move || {
+            let _permit = permit;
+            callback(&payload);
+        });
+        dispatch::post(&self.gate, job).is_ok()
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.unsubscribe();
+    }
+}
+
+async fn read_groups(
+    subscriber: std::sync::Weak<Subscriber>,
+    mut track: moq_net::track::Ordered,
+    callback: DataCallback,
+    window: Arc<Semaphore>,
+) {
+    crate::inject::check("task:subscriber");
+    let reason = loop {
+        let mut group = match track.next_group().await {
+            Ok(Some(group)) => group,
+            Ok(None) => break Error::new(ErrorKind::Closed, "the publisher ended the track"),
+            Err(err) => break error::from_moq(&err, "the subscription failed"),
+        };
+        loop {
+            match group.read_frame().await {
+                Ok(Some(frame)) => {
+                    let Ok(permit) = window.clone().acquire_owned().await else { return };
+                    let Some(subscriber) = subscriber.upgrade() else { return };
+                    if !subscriber.deliver(&callback, frame.payload, permit) {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    tracing::debug!("group ended early: {err}");
+                    break;
+                }
+            }
+        }
+    };
+    if let Some(subscriber) = subscriber.upgrade() {
+        subscriber.end(reason);
+    }
+}
+
+async fn read_datagrams(
+    subscriber: std::sync::Weak<Subscriber>,
+    mut track: moq_net::track::Subscriber,
+    callback: DataCallback,
+    window: Arc<Semaphore>,
+) {
+    loop {
+        match track.recv_datagram().await {
+            Ok(Some(datagram)) => {
+                let Some(subscriber) = subscriber.upgrade() else { return };
+                match window.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        if !subscriber.deliver(&callback, datagram.payload, permit) {
+                            return;
+                        }
+                    }
+                    Err(_) => tracing::debug!("datagram dropped: the callback is {WINDOW} objects behind"),
+                }
+            }
+            // The group reader reports how the track ended.
+            Ok(None) | Err(_) => return,
+        }
+    }
+}

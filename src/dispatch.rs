@@ -1,0 +1,147 @@
+//! The callback dispatcher: the only place application callbacks run.
+//!
+//! Every callback of every object runs on one library thread, `moq-ffi-callbacks`, one at a
+//! time and in the order its events were posted. That gives the C side simple rules:
+//!
+//! - No library lock is held while a callback runs, and a callback may call any API function.
+//! - Two callbacks never run at the same time, so a callback that destroys another object never
+//!   waits for that object's callback (none can be running) and never deadlocks.
+//! - [`close`] makes an object's [`Gate`] refuse further callbacks. Called from any other thread
+//!   it also waits until a callback of that gate that is running right now has returned, so the
+//!   caller may free its `user_data` as soon as `close` returns. Called from the dispatcher
+//!   thread itself (inside a callback) it returns at once.
+//!
+//! A panic inside a job (our code around the callback) is caught and logged; the thread lives on.
+
+use crate::error::{Error, Result};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::thread::ThreadId;
+
+/// Work for the dispatcher thread: usually one application callback.
+pub type Job = Box<dyn FnOnce() + Send>;
+
+/// Admission to callbacks for one object; closed for good by [`close`].
+#[derive(Debug)]
+pub struct Gate {
+    id: u64,
+    closed: AtomicBool,
+}
+
+impl Gate {
+    /// A new, open gate.
+    pub fn new() -> Arc<Self> {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Arc::new(Self {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether [`close`] was called for this gate.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
+struct Dispatcher {
+    sender: Sender<(Arc<Gate>, Job)>,
+    /// The gate whose job is running right now, if any.
+    running: Mutex<Option<u64>>,
+    finished: Condvar,
+    thread: ThreadId,
+}
+
+static DISPATCHER: OnceLock<Dispatcher> = OnceLock::new();
+static START: Mutex<()> = Mutex::new(());
+
+fn dispatcher() -> Result<&'static Dispatcher> {
+    if let Some(dispatcher) = DISPATCHER.get() {
+        return Ok(dispatcher);
+    }
+    let _start = START.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(dispatcher) = DISPATCHER.get() {
+        return Ok(dispatcher);
+    }
+    let (sender, receiver) = channel();
+    let thread = std::thread::Builder::new()
+        .name("moq-ffi-callbacks".into())
+        .spawn(move || run(receiver))
+        .map_err(|err| Error::internal(format!("could not start the callback thread: {err}")))?;
+    let dispatcher = Dispatcher {
+        sender,
+        running: Mutex::new(None),
+        finished: Condvar::new(),
+        thread: thread.thread().id(),
+    };
+    Ok(DISPATCHER.get_or_init(|| dispatcher))
+}
+
+fn run(receiver: Receiver<(Arc<Gate>, Job)>) {
+    // The dispatcher is only reachable once it is stored; wait for that.
+    let dispatcher = loop {
+        if let Some(dispatcher) = DISPATCHER.get() {
+            break dispatcher;
+        }
+        std::thread::yield_now();
+    };
+    while let Ok((gate, job)) = receiver.recv() {
+        {
+            let mut running = dispatcher.running.lock().unwrap_or_else(PoisonError::into_inner);
+            if gate.is_closed() {
+                drop(running);
+                drop(job);
+                continue;
+            }
+            *running = Some(gate.id);
+        }
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            crate::inject::check("dispatch");
+            job();
+        }));
+        if let Err(payload) = outcome {
+            let err = Error::from_panic("the callback dispatcher", payload.as_ref());
+            tracing::error!("{err}");
+        }
+        *dispatcher.running.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        dispatcher.finished.notify_all();
+    }
+}
+
+/// Queues `job` to run on the dispatcher thread unless `gate` is closed by then.
+pub fn post(gate: &Arc<Gate>, job: Job) -> Result<()> {
+    if gate.is_closed() {
+        return Ok(());
+    }
+    dispatcher()?
+        .sender
+        .send((gate.clone(), job))
+        .map_err(|_| Error::internal("the callback thread has stopped"))
+}
+
+/// Whether the calling thread is the dispatcher thread (i.e. we are inside a callback).
+pub fn in_callback() -> bool {
+    DISPATCHER
+        .get()
+        .is_some_and(|dispatcher| dispatcher.thread == std::thread::current().id())
+}
+
+/// Closes `gate`: no callback of it starts afterwards, and (unless called from inside a
+/// callback) none is running when this returns.
+pub fn close(gate: &Gate) {
+    let Some(dispatcher) = DISPATCHER.get() else {
+        // No callback was ever posted, so none can be running.
+        gate.closed.store(true, Ordering::Release);
+        return;
+    };
+    let mut running = dispatcher.running.lock().unwrap_or_else(PoisonError::into_inner);
+    gate.closed.store(true, Ordering::Release);
+    if dispatcher.thread == std::thread::current().id() {
+        return;
+    }
+    while *running == Some(gate.id) {
+        running = dispatcher.finished.wait(running).unwrap_or_else(PoisonError::into_inner);
+    }
+}

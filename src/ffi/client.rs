@@ -1,0 +1,201 @@
+//! Client functions: create, connect, disconnect, destroy, announce.
+
+use super::boundary::{self, enter, lookup, ok, opt_str_arg, str_arg, UserData, CLIENTS};
+use super::types::*;
+use crate::core::client::{Client, ConnectionState, StateCallback};
+use crate::core::config::ClientConfig;
+use crate::error::{Error, Result};
+use std::ffi::c_char;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn state_of(state: ConnectionState) -> MoqConnectionState {
+    match state {
+        ConnectionState::Disconnected => MoqConnectionState::MOQ_STATE_DISCONNECTED,
+        ConnectionState::Connecting => MoqConnectionState::MOQ_STATE_CONNECTING,
+        ConnectionState::Connected => MoqConnectionState::MOQ_STATE_CONNECTED,
+        ConnectionState::Failed => MoqConnectionState::MOQ_STATE_FAILED,
+    }
+}
+
+fn register(client: Arc<Client>) -> *mut MoqClient {
+    boundary::ptr_of(CLIENTS.insert(client))
+}
+
+/// Creates a disconnected client with default settings (system roots, 10 s timeout).
+///
+/// Returns a handle the caller owns and releases with `moq_client_destroy`, or NULL with
+/// `moq_last_error` set. Thread-safe; does not block.
+///
+/// # Safety
+/// None: takes no pointers.
+#[no_mangle]
+pub extern "C" fn moq_client_create() -> *mut MoqClient {
+    enter("moq_client_create", || Ok(register(Client::new(ClientConfig::default())?)))
+}
+
+/// Creates a disconnected client with `config` (see `MoqClientConfig`). The config and its
+/// strings are copied; the caller may free them after the call.
+///
+/// Returns a handle released with `moq_client_destroy`, or NULL with `moq_last_error` set:
+/// NULL config, unknown `struct_size`, invalid PEM or fingerprint, conflicting TLS settings,
+/// or a timeout above 300000 ms. Thread-safe; does not block.
+///
+/// # Safety
+/// `config` is NULL or points to a readable `MoqClientConfig` of at least `struct_size`
+/// bytes whose string fields are NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn moq_client_create_ex(config: *const MoqClientConfig) -> *mut MoqClient {
+    enter("moq_client_create_ex", || {
+        // SAFETY: forwarded from this function's contract.
+        let config = unsafe { read_config(config) }?;
+        Ok(register(Client::new(config)?))
+    })
+}
+
+/// Sizes of every released `MoqClientConfig` layout, oldest first.
+const KNOWN_CONFIG_SIZES: [usize; 1] = [std::mem::size_of::<MoqClientConfig>()];
+
+/// # Safety
+/// As for [`moq_client_create_ex`].
+unsafe fn read_config(config: *const MoqClientConfig) -> Result<ClientConfig> {
+    if config.is_null() {
+        return Err(Error::invalid_argument("config is NULL"));
+    }
+    // SAFETY: `config` is non-NULL and points to at least the leading `struct_size` field.
+    let size = unsafe { std::ptr::read_unaligned(config.cast::<u32>()) } as usize;
+    if !KNOWN_CONFIG_SIZES.contains(&size) {
+        return Err(Error::invalid_argument(format!(
+            "config->struct_size is {size}; expected sizeof(MoqClientConfig) = {} (set it from the header you compile with)",
+            std::mem::size_of::<MoqClientConfig>()
+        )));
+    }
+    let mut raw = std::mem::MaybeUninit::<RawClientConfig>::zeroed();
+    // SAFETY: `size` is a known layout size no larger than `RawClientConfig`, the caller
+    // guarantees `size` readable bytes, and an all-zero `RawClientConfig` is valid.
+    let raw = unsafe {
+        std::ptr::copy_nonoverlapping(config.cast::<u8>(), raw.as_mut_ptr().cast::<u8>(), size);
+        raw.assume_init()
+    };
+    // SAFETY: the string fields are NULL or NUL-terminated per this function's contract.
+    let pem = unsafe { opt_str_arg("config->tls_root_ca_pem", raw.tls_root_ca_pem, MOQ_MAX_PEM_LEN) }?;
+    // SAFETY: as above.
+    let fingerprint = unsafe { opt_str_arg("config->tls_fingerprint_sha256", raw.tls_fingerprint_sha256, 256) }?;
+    Ok(ClientConfig {
+        timeout: Duration::from_millis(u64::from(raw.connect_timeout_ms)),
+        tls_root_ca_pem: pem.map(str::to_string),
+        tls_fingerprint_sha256: fingerprint.map(str::to_string),
+        tls_insecure_skip_verify: raw.tls_insecure_skip_verify != 0,
+    })
+}
+
+/// Destroys a client: disconnects, stops its subscribers' callbacks and ends its broadcasts.
+///
+/// After it returns no callback of this client or its subscribers is running or will run, so
+/// their `user_data` may be freed (called from inside one of their callbacks it returns at
+/// once and no further callback follows). Publisher and subscriber handles of the client stay
+/// valid until destroyed, but fail or report not-subscribed. NULL, stale and foreign handles
+/// are ignored (recorded in `moq_last_error`). Blocks at most ~2 s to close the session.
+///
+/// # Safety
+/// None beyond passing a pointer value: the handle is looked up, never dereferenced.
+#[no_mangle]
+pub extern "C" fn moq_client_destroy(client: *mut MoqClient) {
+    enter("moq_client_destroy", || {
+        CLIENTS.remove(boundary::handle_of(client))?.destroy();
+        Ok(())
+    })
+}
+
+/// Connects to a relay and blocks until connected or failed, at most the configured timeout
+/// (10 s by default). Safe to call from any thread, including from inside a callback.
+///
+/// `url`: `https://host:port/path` (WebTransport), `moqt://` or `moql://` (raw QUIC), or
+/// `http://` (development: fetches and pins the relay's self-signed fingerprint). `callback`
+/// (may be NULL) receives CONNECTING, then CONNECTED or FAILED, and later DISCONNECTED (on
+/// `moq_disconnect` or when the relay goes away, detected within ~3 s), on the library's
+/// callback thread; `user_data` is passed back untouched and must stay valid until the client
+/// is destroyed or reconnected with another callback.
+///
+/// Errors: INVALID_ARGUMENT (url), CONNECTION_FAILED (refused, TLS: the message names the
+/// failed check), TIMEOUT, INVALID_STATE (already connected/connecting), INVALID_HANDLE.
+/// A failed client can connect again.
+///
+/// # Safety
+/// `url` is NULL or a NUL-terminated string. `callback`, if not NULL, is safe to call with
+/// `user_data` from another thread until the client is destroyed.
+#[no_mangle]
+pub unsafe extern "C" fn moq_connect(
+    client: *mut MoqClient,
+    url: *const c_char,
+    callback: MoqConnectionCallback,
+    user_data: *mut std::ffi::c_void,
+) -> MoqResult {
+    enter("moq_connect", || {
+        let client = lookup(&CLIENTS, client)?;
+        // SAFETY: `url` is NULL or NUL-terminated per this function's contract.
+        let url = unsafe { str_arg("url", url, MOQ_MAX_URL_LEN) }?;
+        let user_data = UserData(user_data);
+        let callback: Option<StateCallback> = callback.map(|function| {
+            Arc::new(move |state: ConnectionState| {
+                let user_data = user_data;
+                // SAFETY: the caller registered `function` and `user_data` for exactly this use.
+                unsafe { function(user_data.0, state_of(state)) }
+            }) as StateCallback
+        });
+        client.connect(url, callback)?;
+        Ok(ok())
+    })
+}
+
+/// Closes the connection. Idempotent: succeeds when not connected. Reports DISCONNECTED to the
+/// connection callback if a session or connect was live. Blocks at most ~2 s for the relay to
+/// acknowledge the close. Publishers and subscribers stay valid; subscriptions end.
+///
+/// # Safety
+/// None beyond passing a pointer value: the handle is looked up, never dereferenced.
+#[no_mangle]
+pub extern "C" fn moq_disconnect(client: *mut MoqClient) -> MoqResult {
+    enter("moq_disconnect", || {
+        lookup(&CLIENTS, client)?.disconnect();
+        Ok(ok())
+    })
+}
+
+/// Whether the client is connected now. False for invalid handles and after the relay went
+/// away; then `moq_last_error` says why. Never blocks.
+///
+/// # Safety
+/// None beyond passing a pointer value.
+#[no_mangle]
+pub extern "C" fn moq_is_connected(client: *const MoqClient) -> bool {
+    enter("moq_is_connected", || {
+        let client = lookup(&CLIENTS, client)?;
+        if client.state() == ConnectionState::Connected {
+            return Ok(true);
+        }
+        if let Some(reason) = client.last_error() {
+            boundary::set_last_error(reason.message());
+        }
+        Ok(false)
+    })
+}
+
+/// Announces `namespace_str` on the relay (and again on every later connection of this
+/// client). Idempotent per namespace; creating a publisher announces its namespace too. Never
+/// blocks on the network.
+///
+/// Errors: NOT_CONNECTED, INVALID_ARGUMENT (name, or a path the protocol rejects).
+///
+/// # Safety
+/// `namespace_str` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn moq_announce_namespace(client: *mut MoqClient, namespace_str: *const c_char) -> MoqResult {
+    enter("moq_announce_namespace", || {
+        let client = lookup(&CLIENTS, client)?;
+        // SAFETY: NULL or NUL-terminated per this function's contract.
+        let namespace = unsafe { str_arg("namespace_str", namespace_str, MOQ_MAX_NAME_LEN) }?;
+        client.broadcast(namespace)?;
+        Ok(ok())
+    })
+}

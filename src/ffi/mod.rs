@@ -1,0 +1,16 @@
+//! The C edge: every `extern "C"` function, each going through [`boundary::enter`].
+
+pub(crate) mod boundary;
+pub mod client;
+pub mod library;
+pub mod publisher;
+pub mod relay;
+pub mod subscriber;
+pub mod types;
+
+pub use client::*;
+pub use library::*;
+pub use publisher::*;
+pub use relay::*;
+pub use subscriber::*;
+pub use types::*;

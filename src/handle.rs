@@ -1,0 +1,90 @@
+//! The handle registry: what C holds instead of pointers.
+//!
+//! A handle is an opaque number shaped like a pointer, `(id << 4) | type tag`, where ids come from
+//! one process-wide counter and are never reused. The library never dereferences it; it looks
+//! the number up in the registry of the expected type. NULL, a destroyed handle, a double
+//! destroy, a handle of another type and a made-up value all miss the lookup and yield
+//! [`ErrorKind::InvalidHandle`] instead of undefined behaviour.
+
+use crate::error::{Error, ErrorKind, Result};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A typed table of live objects, keyed by handle value.
+pub struct Registry<T> {
+    type_name: &'static str,
+    tag: u64,
+    objects: RwLock<Option<HashMap<u64, Arc<T>>>>,
+}
+
+impl<T> Registry<T> {
+    /// An empty registry for objects called `type_name` in errors, with a distinct `tag` (1..=15).
+    pub const fn new(type_name: &'static str, tag: u64) -> Self {
+        Self {
+            type_name,
+            tag,
+            objects: RwLock::new(None),
+        }
+    }
+
+    /// Stores `object` and returns its new, never-before-issued handle value.
+    pub fn insert(&self, object: Arc<T>) -> u64 {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let handle = (id << 4) | self.tag;
+        let mut objects = self.objects.write().unwrap_or_else(PoisonError::into_inner);
+        objects.get_or_insert_with(HashMap::new).insert(handle, object);
+        handle
+    }
+
+    /// The live object behind `handle`.
+    pub fn get(&self, handle: u64) -> Result<Arc<T>> {
+        let objects = self.objects.read().unwrap_or_else(PoisonError::into_inner);
+        objects
+            .as_ref()
+            .and_then(|map| map.get(&handle).cloned())
+            .ok_or_else(|| self.invalid(handle))
+    }
+
+    /// Removes and returns the object behind `handle`; a second removal fails.
+    pub fn remove(&self, handle: u64) -> Result<Arc<T>> {
+        let mut objects = self.objects.write().unwrap_or_else(PoisonError::into_inner);
+        objects
+            .as_mut()
+            .and_then(|map| map.remove(&handle))
+            .ok_or_else(|| self.invalid(handle))
+    }
+
+    /// Removes and returns every object (used when the library shuts down).
+    pub fn drain(&self) -> Vec<Arc<T>> {
+        let mut objects = self.objects.write().unwrap_or_else(PoisonError::into_inner);
+        objects.take().map(|map| map.into_values().collect()).unwrap_or_default()
+    }
+
+    /// How many objects are live.
+    pub fn len(&self) -> usize {
+        let objects = self.objects.read().unwrap_or_else(PoisonError::into_inner);
+        objects.as_ref().map_or(0, HashMap::len)
+    }
+
+    /// Whether no object is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn invalid(&self, handle: u64) -> Error {
+        let why = if handle == 0 {
+            "is NULL".to_string()
+        } else if handle & 0xf != self.tag {
+            format!("0x{handle:x} is not a {} handle (wrong type or never issued)", self.type_name)
+        } else {
+            format!(
+                "0x{handle:x} is not a live {} (already destroyed or never issued)",
+                self.type_name
+            )
+        };
+        Error::new(ErrorKind::InvalidHandle, format!("{} handle {why}", self.type_name))
+    }
+}
