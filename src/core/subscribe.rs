@@ -1,6 +1,7 @@
 //! Subscribers: deliver every object of one track to a callback on the dispatcher thread.
 //!
-//! Stream objects are delivered reliably and in order: the reader waits when the callback falls
+//! Stream objects are delivered reliably and in sequence order (see [`Reorder`]): the reader
+//! waits when the callback falls
 //! [`WINDOW`] objects behind (back-pressure reaches the relay, nothing is dropped). Datagrams
 //! are delivered best-effort: one that arrives while the window is full is dropped.
 
@@ -11,9 +12,11 @@ use crate::dispatch::{self, Gate};
 use crate::error::{self, Error, ErrorKind, Result};
 use crate::runtime;
 use bytes::Bytes;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 use std::sync::{Arc, Mutex, PoisonError};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::AbortHandle;
 
 /// Receives each object's payload on the dispatcher thread; the slice lives for the call only.
@@ -76,6 +79,13 @@ impl Subscriber {
 
         let handle = runtime::handle()?;
         let window = Arc::new(Semaphore::new(WINDOW));
+        // Objects published after the subscription is live start after the newest group the
+        // relay knew of when it confirmed the subscription.
+        let next = groups.latest().map_or(0, |latest| latest + 1);
+        let shared = Arc::new(Shared {
+            reorder: Mutex::new(Reorder::new(next)),
+            datagram_seen: Notify::new(),
+        });
         let on_panic = |subscriber: &Arc<Self>| {
             let weak = Arc::downgrade(subscriber);
             move |err: Error| {
@@ -87,13 +97,13 @@ impl Subscriber {
         let stream_task = runtime::spawn_supervised(
             &handle,
             "the subscription reader",
-            read_groups(Arc::downgrade(&subscriber), groups.ordered(), callback.clone(), window.clone()),
+            read_groups(Arc::downgrade(&subscriber), groups, shared.clone(), callback.clone(), window.clone()),
             on_panic(&subscriber),
         );
         let datagram_task = runtime::spawn_supervised(
             &handle,
             "the datagram reader",
-            read_datagrams(Arc::downgrade(&subscriber), datagrams, callback, window),
+            read_datagrams(Arc::downgrade(&subscriber), datagrams, shared, callback, window),
             on_panic(&subscriber),
         );
         subscriber.lock_tasks().extend([stream_task, datagram_task]);
@@ -150,33 +160,128 @@ impl Drop for Subscriber {
     }
 }
 
+/// Puts groups back in sequence order.
+///
+/// Each stream object travels as its own group on its own QUIC stream, so groups can arrive out
+/// of order. Completed groups wait here until every lower sequence has been delivered, was a
+/// datagram (datagrams share the sequence space), or stayed missing for [`GAP_TIMEOUT`]
+/// (a lost datagram, or a group the publisher no longer has).
+struct Reorder {
+    next: u64,
+    pending: BTreeMap<u64, Vec<Bytes>>,
+    datagrams: BTreeSet<u64>,
+    gap_since: Option<Instant>,
+}
+
+/// How long a missing sequence may hold back later groups before it is skipped.
+const GAP_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Reorder {
+    fn new(next: u64) -> Self {
+        Self {
+            next,
+            pending: BTreeMap::new(),
+            datagrams: BTreeSet::new(),
+            gap_since: None,
+        }
+    }
+
+    /// Records a datagram's sequence so the stream order can pass it.
+    fn datagram(&mut self, sequence: u64) {
+        if sequence >= self.next {
+            self.datagrams.insert(sequence);
+        }
+    }
+
+    /// Adds a completed group; late groups (below the cursor) are dropped and counted.
+    fn group(&mut self, sequence: u64, frames: Vec<Bytes>) {
+        if sequence >= self.next {
+            self.pending.insert(sequence, frames);
+        } else {
+            tracing::debug!(sequence, next = self.next, "late group dropped");
+        }
+    }
+
+    /// The frames that may be delivered now, in order.
+    fn ready(&mut self, now: Instant) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        loop {
+            if let Some(frames) = self.pending.remove(&self.next) {
+                out.extend(frames);
+            } else if !self.datagrams.remove(&self.next) {
+                // A gap: wait for it, unless it has been missing too long.
+                let Some((&lowest, _)) = self.pending.iter().next() else { break };
+                let since = *self.gap_since.get_or_insert(now);
+                if now.duration_since(since) < GAP_TIMEOUT {
+                    break;
+                }
+                tracing::debug!(from = self.next, to = lowest, "skipping a sequence gap");
+                self.next = lowest;
+                self.datagrams.retain(|s| *s >= lowest);
+                continue;
+            }
+            self.next += 1;
+            self.gap_since = None;
+        }
+        out
+    }
+
+    /// When the current gap times out, if there is one.
+    fn deadline(&self) -> Option<Instant> {
+        self.gap_since.map(|since| since + GAP_TIMEOUT)
+    }
+}
+
+struct Shared {
+    reorder: Mutex<Reorder>,
+    datagram_seen: Notify,
+}
+
 async fn read_groups(
     subscriber: std::sync::Weak<Subscriber>,
-    mut track: moq_net::track::Ordered,
+    mut track: moq_net::track::Subscriber,
+    shared: Arc<Shared>,
     callback: DataCallback,
     window: Arc<Semaphore>,
 ) {
     crate::inject::check("task:subscriber");
     let reason = loop {
-        let mut group = match track.next_group().await {
-            Ok(Some(group)) => group,
-            Ok(None) => break Error::new(ErrorKind::Closed, "the publisher ended the track"),
-            Err(err) => break error::from_moq(&err, "the subscription failed"),
+        let deadline = shared.reorder.lock().unwrap_or_else(PoisonError::into_inner).deadline();
+        let gap_timer = async {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+                None => std::future::pending().await,
+            }
         };
-        loop {
-            match group.read_frame().await {
-                Ok(Some(frame)) => {
-                    let Ok(permit) = window.clone().acquire_owned().await else { return };
-                    let Some(subscriber) = subscriber.upgrade() else { return };
-                    if !subscriber.deliver(&callback, frame.payload, permit) {
-                        return;
+        tokio::select! {
+            received = track.recv_group() => match received {
+                Ok(Some(mut group)) => {
+                    let sequence = group.sequence;
+                    let mut frames = Vec::new();
+                    loop {
+                        match group.read_frame().await {
+                            Ok(Some(frame)) => frames.push(frame.payload),
+                            Ok(None) => break,
+                            Err(err) => {
+                                tracing::debug!(sequence, "group ended early: {err}");
+                                break;
+                            }
+                        }
                     }
+                    shared.reorder.lock().unwrap_or_else(PoisonError::into_inner).group(sequence, frames);
                 }
-                Ok(None) => break,
-                Err(err) => {
-                    tracing::debug!("group ended early: {err}");
-                    break;
-                }
+                Ok(None) => break Error::new(ErrorKind::Closed, "the publisher ended the track"),
+                Err(err) => break error::from_moq(&err, "the subscription failed"),
+            },
+            _ = shared.datagram_seen.notified() => {}
+            _ = gap_timer => {}
+        }
+        let ready = shared.reorder.lock().unwrap_or_else(PoisonError::into_inner).ready(Instant::now());
+        for payload in ready {
+            let Ok(permit) = window.clone().acquire_owned().await else { return };
+            let Some(subscriber) = subscriber.upgrade() else { return };
+            if !subscriber.deliver(&callback, payload, permit) {
+                return;
             }
         }
     };
@@ -188,12 +293,15 @@ async fn read_groups(
 async fn read_datagrams(
     subscriber: std::sync::Weak<Subscriber>,
     mut track: moq_net::track::Subscriber,
+    shared: Arc<Shared>,
     callback: DataCallback,
     window: Arc<Semaphore>,
 ) {
     loop {
         match track.recv_datagram().await {
             Ok(Some(datagram)) => {
+                shared.reorder.lock().unwrap_or_else(PoisonError::into_inner).datagram(datagram.sequence);
+                shared.datagram_seen.notify_one();
                 let Some(subscriber) = subscriber.upgrade() else { return };
                 match window.clone().try_acquire_owned() {
                     Ok(permit) => {
