@@ -276,9 +276,10 @@ void moq_client_destroy(MoqClient *client);
  * `url`: `https://host:port/path` (WebTransport), `moqt://` or `moql://` (raw QUIC), or
  * `http://` (development: fetches and pins the relay's self-signed fingerprint). `callback`
  * (may be NULL) receives CONNECTING, then CONNECTED or FAILED, and later DISCONNECTED (on
- * `moq_disconnect` or when the relay goes away, detected within ~3 s), on the library's
- * callback thread; `user_data` is passed back untouched and must stay valid until the client
- * is destroyed or reconnected with another callback.
+ * `moq_disconnect`, or when the relay goes away: at once when it closes the session, within
+ * ~5 s when it goes silent), on the library's callback thread; `user_data` is passed back
+ * untouched and must stay valid until the client is destroyed or reconnected with another
+ * callback.
  *
  * Errors: INVALID_ARGUMENT (url), CONNECTION_FAILED (refused, TLS: the message names the
  * failed check), TIMEOUT, INVALID_STATE (already connected/connecting), INVALID_HANDLE.

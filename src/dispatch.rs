@@ -142,6 +142,74 @@ pub fn close(gate: &Gate) {
         return;
     }
     while *running == Some(gate.id) {
-        running = dispatcher.finished.wait(running).unwrap_or_else(PoisonError::into_inner);
+        running = dispatcher
+            .finished
+            .wait(running)
+            .unwrap_or_else(PoisonError::into_inner);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
+
+    #[test]
+    fn close_waits_for_a_running_callback_and_stops_later_ones() {
+        let gate = Gate::new();
+        let started = Arc::new(AtomicBool::new(false));
+        let finished = Arc::new(AtomicBool::new(false));
+        let later = Arc::new(AtomicUsize::new(0));
+        {
+            let (started, finished) = (started.clone(), finished.clone());
+            post(
+                &gate,
+                Box::new(move || {
+                    started.store(true, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(200));
+                    finished.store(true, Ordering::SeqCst);
+                }),
+            )
+            .unwrap();
+        }
+        let counter = later.clone();
+        post(&gate, Box::new(move || drop(counter.fetch_add(1, Ordering::SeqCst)))).unwrap();
+        while !started.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        close(&gate);
+        assert!(finished.load(Ordering::SeqCst), "close returned while the callback ran");
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(later.load(Ordering::SeqCst), 0, "a callback ran after close");
+    }
+
+    #[test]
+    fn a_panicking_job_does_not_stop_the_dispatcher() {
+        let gate = Gate::new();
+        post(&gate, Box::new(|| panic!("job panicked"))).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        post(&gate, Box::new(move || tx.send(in_callback()).unwrap())).unwrap();
+        assert!(
+            rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+            "later jobs run on the dispatcher"
+        );
+        assert!(!in_callback());
+    }
+
+    #[test]
+    fn close_from_inside_a_callback_returns_at_once() {
+        let gate = Gate::new();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let inner = gate.clone();
+        post(
+            &gate,
+            Box::new(move || {
+                close(&inner);
+                tx.send(inner.is_closed()).unwrap();
+            }),
+        )
+        .unwrap();
+        assert!(rx.recv_timeout(Duration::from_secs(5)).unwrap());
     }
 }

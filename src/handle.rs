@@ -60,7 +60,10 @@ impl<T> Registry<T> {
     /// Removes and returns every object (used when the library shuts down).
     pub fn drain(&self) -> Vec<Arc<T>> {
         let mut objects = self.objects.write().unwrap_or_else(PoisonError::into_inner);
-        objects.take().map(|map| map.into_values().collect()).unwrap_or_default()
+        objects
+            .take()
+            .map(|map| map.into_values().collect())
+            .unwrap_or_default()
     }
 
     /// How many objects are live.
@@ -78,7 +81,10 @@ impl<T> Registry<T> {
         let why = if handle == 0 {
             "is NULL".to_string()
         } else if handle & 0xf != self.tag {
-            format!("0x{handle:x} is not a {} handle (wrong type or never issued)", self.type_name)
+            format!(
+                "0x{handle:x} is not a {} handle (wrong type or never issued)",
+                self.type_name
+            )
         } else {
             format!(
                 "0x{handle:x} is not a live {} (already destroyed or never issued)",
@@ -86,5 +92,30 @@ impl<T> Registry<T> {
             )
         };
         Error::new(ErrorKind::InvalidHandle, format!("{} handle {why}", self.type_name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_are_typed_and_never_reused() {
+        let numbers: Registry<u32> = Registry::new("Number", 1);
+        let words: Registry<&str> = Registry::new("Word", 2);
+        let one = numbers.insert(Arc::new(1));
+        let word = words.insert(Arc::new("w"));
+        assert_eq!(*numbers.get(one).unwrap(), 1);
+        assert_eq!(numbers.get(word).unwrap_err().kind(), ErrorKind::InvalidHandle);
+        assert_eq!(words.get(one).unwrap_err().kind(), ErrorKind::InvalidHandle);
+        assert_eq!(numbers.get(0).unwrap_err().kind(), ErrorKind::InvalidHandle);
+        assert_eq!(numbers.get(0xdead_beef).unwrap_err().kind(), ErrorKind::InvalidHandle);
+        numbers.remove(one).unwrap();
+        assert!(numbers.remove(one).unwrap_err().message().contains("already destroyed"));
+        let two = numbers.insert(Arc::new(2));
+        assert_ne!(one, two, "ids are never reused");
+        assert_eq!(numbers.len(), 1);
+        assert_eq!(numbers.drain().len(), 1);
+        assert!(numbers.is_empty());
     }
 }

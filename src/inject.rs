@@ -12,7 +12,10 @@ mod armed {
 
     /// Arms `point` for one panic.
     pub fn arm(point: &str) {
-        ARMED.lock().unwrap_or_else(PoisonError::into_inner).push(point.to_string());
+        ARMED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(point.to_string());
     }
 
     /// Disarms every point.

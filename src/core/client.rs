@@ -1,8 +1,10 @@
 //! A client: one relay connection, the broadcasts it publishes and the subscriptions it holds.
 //!
 //! State changes are reported through the connection callback on the dispatcher thread. The
-//! connection is watched by a background task, so a relay that closes or goes silent turns the
-//! client DISCONNECTED within a few seconds (QUIC keep-alive 1 s, idle timeout 3 s).
+//! connection is watched by a background task, which turns the
+//! client DISCONNECTED at once when the relay closes it, and within ~5 s when it goes silent
+//! (QUIC keep-alive 1 s, idle timeout 5 s: short enough to notice, long enough that a busy host
+//! does not drop healthy sessions).
 
 use crate::core::config::{self, ClientConfig};
 use crate::dispatch::{self, Gate};
@@ -31,7 +33,7 @@ pub type StateCallback = Arc<dyn Fn(ConnectionState) + Send + Sync>;
 /// QUIC keep-alive: well below the idle timeout so quiet, healthy connections stay up.
 const KEEP_ALIVE: Duration = Duration::from_millis(1000);
 /// QUIC idle timeout: how long a silent relay takes to be declared gone.
-const IDLE_TIMEOUT: Duration = Duration::from_millis(10000);
+const IDLE_TIMEOUT: Duration = Duration::from_millis(5000);
 /// How long `disconnect` waits for the relay to acknowledge the close.
 const CLOSE_TIMEOUT: Duration = Duration::from_millis(2000);
 
@@ -152,7 +154,10 @@ impl Client {
             }
             match inner.state {
                 ConnectionState::Connecting => {
-                    return Err(Error::new(ErrorKind::InvalidState, "a connect is already in progress on this client"))
+                    return Err(Error::new(
+                        ErrorKind::InvalidState,
+                        "a connect is already in progress on this client",
+                    ))
                 }
                 ConnectionState::Connected => {
                     return Err(Error::new(
@@ -172,7 +177,13 @@ impl Client {
         tracing::info!(url = %shown, "connecting");
 
         let timeout = self.config.timeout;
-        let dial = dial(self.config.clone(), self.local.consume(), self.remote.clone(), url, timeout);
+        let dial = dial(
+            self.config.clone(),
+            self.local.consume(),
+            self.remote.clone(),
+            url,
+            timeout,
+        );
         // The dial bounds itself; the outer bound only guards against a dial that never returns.
         let result = runtime::run_blocking("connect", timeout + Duration::from_secs(1), dial)
             .map_err(|err| err.context(format!("connect to {shown}")));
@@ -192,7 +203,10 @@ impl Client {
             Ok(session) => {
                 drop(inner);
                 session.connection.abort(moq_net::Error::Cancel);
-                Err(Error::new(ErrorKind::Closed, format!("connect to {shown} was cancelled by moq_disconnect")))
+                Err(Error::new(
+                    ErrorKind::Closed,
+                    format!("connect to {shown} was cancelled by moq_disconnect"),
+                ))
             }
             Err(err) => {
                 if current {
@@ -360,11 +374,17 @@ async fn dial(
     let mut quic = moq_tokio::quic::Config::default();
     quic.keep_alive = KEEP_ALIVE;
     quic.idle_timeout = IDLE_TIMEOUT;
-    let endpoint = connect
-        .init(quic)
-        .map_err(|err| Error::new(ErrorKind::ConnectionFailed, format!("TLS/QUIC setup failed: {}", error::chain(&err))));
+    let endpoint = connect.init(quic).map_err(|err| {
+        Error::new(
+            ErrorKind::ConnectionFailed,
+            format!("TLS/QUIC setup failed: {}", error::chain(&err)),
+        )
+    });
     drop(roots);
-    let endpoint = endpoint?.with_publisher(publish).with_subscriber(subscribe).with_reconnect(false);
+    let endpoint = endpoint?
+        .with_publisher(publish)
+        .with_subscriber(subscribe)
+        .with_reconnect(false);
 
     let established = tokio::time::timeout(timeout, endpoint.connect(url).established()).await;
     match established {
@@ -379,7 +399,10 @@ async fn dial(
         )),
         Err(_) => Err(Error::new(
             ErrorKind::Timeout,
-            format!("no MoQ session with {shown} within {} ms (relay unreachable or not answering)", timeout.as_millis()),
+            format!(
+                "no MoQ session with {shown} within {} ms (relay unreachable or not answering)",
+                timeout.as_millis()
+            ),
         )),
     }
 }
@@ -405,7 +428,11 @@ impl TempPem {
         use std::io::Write;
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let name = format!("moq-ffi-roots-{}-{}.pem", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let name = format!(
+            "moq-ffi-roots-{}-{}.pem",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
         let path = std::env::temp_dir().join(name);
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);

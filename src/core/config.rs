@@ -140,7 +140,8 @@ pub fn parse_url(value: &str) -> Result<url::Url> {
             value.len()
         )));
     }
-    let url = url::Url::parse(value).map_err(|err| Error::invalid_argument(format!("url is not a valid URL: {err}")))?;
+    let url =
+        url::Url::parse(value).map_err(|err| Error::invalid_argument(format!("url is not a valid URL: {err}")))?;
     match url.scheme() {
         "https" | "http" | "moqt" | "moql" => {}
         other => {
@@ -162,4 +163,82 @@ pub fn redact(url: &url::Url) -> String {
     let _ = shown.set_password(None);
     shown.set_query(None);
     shown.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_timeout_means_default_and_too_long_is_rejected() {
+        let config = ClientConfig {
+            timeout: Duration::ZERO,
+            ..Default::default()
+        };
+        assert_eq!(config.validated().unwrap().timeout, DEFAULT_TIMEOUT);
+        let config = ClientConfig {
+            timeout: MAX_TIMEOUT + Duration::from_millis(1),
+            ..Default::default()
+        };
+        assert!(config.validated().unwrap_err().message().contains("connect_timeout_ms"));
+    }
+
+    #[test]
+    fn fingerprints_are_normalised_and_checked() {
+        let colons = ["AB"; 32].join(":");
+        let config = ClientConfig {
+            tls_fingerprint_sha256: Some(colons),
+            ..Default::default()
+        };
+        assert_eq!(
+            config.validated().unwrap().tls_fingerprint_sha256,
+            Some("ab".repeat(32))
+        );
+        for bad in ["", "abc", &"g".repeat(64), &"a".repeat(65)] {
+            let config = ClientConfig {
+                tls_fingerprint_sha256: Some(bad.to_string()),
+                ..Default::default()
+            };
+            assert_eq!(
+                config.validated().unwrap_err().kind(),
+                crate::error::ErrorKind::InvalidArgument
+            );
+        }
+    }
+
+    #[test]
+    fn trust_settings_are_exclusive_and_pem_is_checked() {
+        let config = ClientConfig {
+            tls_fingerprint_sha256: Some("a".repeat(64)),
+            tls_insecure_skip_verify: true,
+            ..Default::default()
+        };
+        assert!(config.validated().unwrap_err().message().contains("exclusive"));
+        let config = ClientConfig {
+            tls_root_ca_pem: Some("not a certificate".into()),
+            ..Default::default()
+        };
+        assert!(config.validated().unwrap_err().message().contains("BEGIN CERTIFICATE"));
+    }
+
+    #[test]
+    fn names_and_urls_are_validated() {
+        assert!(check_name("track_name", "video/main").is_ok());
+        assert!(check_name("track_name", "").is_err());
+        assert!(check_name("track_name", "a\nb").is_err());
+        assert!(check_name("track_name", &"x".repeat(MAX_NAME_LEN + 1)).is_err());
+        assert!(parse_url("https://localhost:4443/anon").is_ok());
+        assert!(parse_url("moqt://127.0.0.1:4443").is_ok());
+        assert!(parse_url("ftp://example.com").unwrap_err().message().contains("ftp"));
+        assert!(parse_url("https://").is_err());
+        assert!(parse_url("no scheme").is_err());
+    }
+
+    #[test]
+    fn redaction_removes_credentials_and_tokens() {
+        let url = url::Url::parse("https://user:secret@relay.example:443/room?jwt=token").unwrap();
+        let shown = redact(&url);
+        assert!(!shown.contains("secret") && !shown.contains("token") && !shown.contains("user"));
+        assert!(shown.contains("relay.example"));
+    }
 }

@@ -98,7 +98,12 @@ impl Publisher {
             DeliveryMode::Stream => track.write_frame(timestamp, payload),
             DeliveryMode::Datagram => track.append_datagram(timestamp, payload).map(drop),
         };
-        written.map_err(|err| error::from_moq(&err, format!("publishing on \"{}/{}\"", self.namespace, self.track_name)))
+        written.map_err(|err| {
+            error::from_moq(
+                &err,
+                format!("publishing on \"{}/{}\"", self.namespace, self.track_name),
+            )
+        })
     }
 
     /// Ends the track: subscribers see its end.
@@ -119,7 +124,11 @@ fn carries_datagrams(version: Option<moq_net::Version>) -> bool {
     let Some(version) = version else { return false };
     let name = version.to_string();
     match name.strip_prefix("moq-lite-") {
-        Some(number) => number.split('-').next().and_then(|n| n.parse::<u32>().ok()).is_some_and(|n| n >= 5),
+        Some(number) => number
+            .split('-')
+            .next()
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| n >= 5),
         None => true,
     }
 }

@@ -45,9 +45,12 @@ impl Relay {
         config.auth.public = vec![moq_auth::Pattern::all()];
 
         let (relay, addr) = runtime::run_blocking("starting the relay", START_TIMEOUT, async move {
-            let relay = moq_relay::Relay::load(config)
-                .await
-                .map_err(|err| Error::new(ErrorKind::ConnectionFailed, format!("could not start the relay on {bind}: {err:#}")))?;
+            let relay = moq_relay::Relay::load(config).await.map_err(|err| {
+                Error::new(
+                    ErrorKind::ConnectionFailed,
+                    format!("could not start the relay on {bind}: {err:#}"),
+                )
+            })?;
             let addr = relay
                 .quic_addr()
                 .map_err(|err| Error::internal(format!("the relay has no QUIC address: {err:#}")))?;
@@ -63,10 +66,12 @@ impl Relay {
         });
         let running = Running { trigger, task };
         if let Err(err) = runtime::run_blocking("starting the relay", START_TIMEOUT, async move {
-            ready
-                .wait()
-                .await
-                .map_err(|err| Error::new(ErrorKind::ConnectionFailed, format!("the relay failed to start: {err:#}")))
+            ready.wait().await.map_err(|err| {
+                Error::new(
+                    ErrorKind::ConnectionFailed,
+                    format!("the relay failed to start: {err:#}"),
+                )
+            })
         }) {
             running.task.abort();
             return Err(err);

@@ -14,8 +14,8 @@ use crate::runtime;
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::AbortHandle;
 
@@ -63,11 +63,18 @@ impl Subscriber {
                 .map_err(|err| error::from_moq(&err, format!("track \"{track_owned}\"")))?;
             let subscription = moq_net::track::Subscription::default().with_max_age(RETENTION);
             let context = format!("subscribing to track \"{track_owned}\" in namespace \"{namespace_owned}\"");
-            let groups = track.subscribe(subscription.clone()).await.map_err(|err| error::from_moq(&err, &context))?;
-            let datagrams = track.subscribe(subscription).await.map_err(|err| error::from_moq(&err, &context))?;
+            let groups = track
+                .subscribe(subscription.clone())
+                .await
+                .map_err(|err| error::from_moq(&err, &context))?;
+            let datagrams = track
+                .subscribe(subscription)
+                .await
+                .map_err(|err| error::from_moq(&err, &context))?;
             Ok((groups, datagrams))
         };
-        let (groups, datagrams) = runtime::run_blocking("subscribe", timeout + std::time::Duration::from_secs(1), establish)?;
+        let (groups, datagrams) =
+            runtime::run_blocking("subscribe", timeout + std::time::Duration::from_secs(1), establish)?;
 
         let subscriber = Arc::new(Self {
             gate: Gate::new(),
@@ -97,7 +104,13 @@ impl Subscriber {
         let stream_task = runtime::spawn_supervised(
             &handle,
             "the subscription reader",
-            read_groups(Arc::downgrade(&subscriber), groups, shared.clone(), callback.clone(), window.clone()),
+            read_groups(
+                Arc::downgrade(&subscriber),
+                groups,
+                shared.clone(),
+                callback.clone(),
+                window.clone(),
+            ),
             on_panic(&subscriber),
         );
         let datagram_task = runtime::spawn_supervised(
@@ -210,7 +223,9 @@ impl Reorder {
                 out.extend(frames);
             } else if !self.datagrams.remove(&self.next) {
                 // A gap: wait for it, unless it has been missing too long.
-                let Some((&lowest, _)) = self.pending.iter().next() else { break };
+                let Some((&lowest, _)) = self.pending.iter().next() else {
+                    break;
+                };
                 let since = *self.gap_since.get_or_insert(now);
                 if now.duration_since(since) < GAP_TIMEOUT {
                     break;
@@ -276,9 +291,15 @@ async fn read_groups(
             _ = shared.datagram_seen.notified() => {}
             _ = gap_timer => {}
         }
-        let ready = shared.reorder.lock().unwrap_or_else(PoisonError::into_inner).ready(Instant::now());
+        let ready = shared
+            .reorder
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .ready(Instant::now());
         for payload in ready {
-            let Ok(permit) = window.clone().acquire_owned().await else { return };
+            let Ok(permit) = window.clone().acquire_owned().await else {
+                return;
+            };
             let Some(subscriber) = subscriber.upgrade() else { return };
             if !subscriber.deliver(&callback, payload, permit) {
                 return;
@@ -300,7 +321,11 @@ async fn read_datagrams(
     loop {
         match track.recv_datagram().await {
             Ok(Some(datagram)) => {
-                shared.reorder.lock().unwrap_or_else(PoisonError::into_inner).datagram(datagram.sequence);
+                shared
+                    .reorder
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .datagram(datagram.sequence);
                 shared.datagram_seen.notify_one();
                 let Some(subscriber) = subscriber.upgrade() else { return };
                 match window.clone().try_acquire_owned() {
@@ -315,5 +340,50 @@ async fn read_datagrams(
             // The group reader reports how the track ended.
             Ok(None) | Err(_) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(reorder: &mut Reorder, now: Instant) -> Vec<u8> {
+        reorder.ready(now).iter().map(|b| b[0]).collect()
+    }
+
+    #[test]
+    fn reorders_groups_into_sequence_order() {
+        let now = Instant::now();
+        let mut reorder = Reorder::new(0);
+        reorder.group(1, vec![Bytes::from_static(&[1])]);
+        assert_eq!(frames(&mut reorder, now), Vec::<u8>::new(), "group 1 waits for group 0");
+        reorder.group(0, vec![Bytes::from_static(&[0])]);
+        assert_eq!(frames(&mut reorder, now), vec![0, 1]);
+        reorder.group(2, vec![Bytes::from_static(&[2]), Bytes::from_static(&[22])]);
+        assert_eq!(frames(&mut reorder, now), vec![2, 22]);
+    }
+
+    #[test]
+    fn datagram_sequences_do_not_hold_back_streams() {
+        let now = Instant::now();
+        let mut reorder = Reorder::new(5);
+        reorder.group(7, vec![Bytes::from_static(&[7])]);
+        reorder.group(5, vec![Bytes::from_static(&[5])]);
+        assert_eq!(frames(&mut reorder, now), vec![5]);
+        reorder.datagram(6);
+        assert_eq!(frames(&mut reorder, now), vec![7]);
+    }
+
+    #[test]
+    fn late_groups_are_dropped_and_gaps_time_out() {
+        let start = Instant::now();
+        let mut reorder = Reorder::new(3);
+        reorder.group(2, vec![Bytes::from_static(&[2])]);
+        reorder.group(5, vec![Bytes::from_static(&[5])]);
+        assert_eq!(frames(&mut reorder, start), Vec::<u8>::new());
+        assert_eq!(reorder.deadline(), Some(start + GAP_TIMEOUT));
+        assert_eq!(frames(&mut reorder, start + GAP_TIMEOUT / 2), Vec::<u8>::new());
+        assert_eq!(frames(&mut reorder, start + GAP_TIMEOUT), vec![5]);
+        assert_eq!(reorder.deadline(), None);
     }
 }

@@ -128,7 +128,11 @@ pub(crate) fn set_last_error(message: &str) {
 
 /// This thread's last error, or NULL. Valid until the next failing call on this thread.
 pub(crate) fn last_error() -> *const c_char {
-    LAST_ERROR.with(|slot| slot.borrow().as_ref().map_or(std::ptr::null(), |message| message.as_ptr()))
+    LAST_ERROR.with(|slot| {
+        slot.borrow()
+            .as_ref()
+            .map_or(std::ptr::null(), |message| message.as_ptr())
+    })
 }
 
 /// Hands `text` to C as a string it frees with `moq_free_str`.
@@ -181,7 +185,9 @@ pub(crate) unsafe fn str_arg<'a>(param: &str, ptr: *const c_char, max: usize) ->
         len += 1;
     }
     if len > max {
-        return Err(Error::invalid_argument(format!("{param} is longer than the maximum of {max} bytes")));
+        return Err(Error::invalid_argument(format!(
+            "{param} is longer than the maximum of {max} bytes"
+        )));
     }
     // SAFETY: the `len` bytes before the terminator were just read, so they are readable.
     let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
@@ -209,7 +215,9 @@ pub(crate) unsafe fn bytes_arg<'a>(param: &str, data: *const u8, len: usize) -> 
     if data.is_null() {
         return match len {
             0 => Ok(&[]),
-            _ => Err(Error::invalid_argument(format!("{param} is NULL but its length is {len}"))),
+            _ => Err(Error::invalid_argument(format!(
+                "{param} is NULL but its length is {len}"
+            ))),
         };
     }
     if len > isize::MAX as usize {

@@ -31,7 +31,9 @@ fn register(client: Arc<Client>) -> *mut MoqClient {
 /// None: takes no pointers.
 #[no_mangle]
 pub extern "C" fn moq_client_create() -> *mut MoqClient {
-    enter("moq_client_create", || Ok(register(Client::new(ClientConfig::default())?)))
+    enter("moq_client_create", || {
+        Ok(register(Client::new(ClientConfig::default())?))
+    })
 }
 
 /// Creates a disconnected client with `config` (see `MoqClientConfig`). The config and its
@@ -113,9 +115,10 @@ pub extern "C" fn moq_client_destroy(client: *mut MoqClient) {
 /// `url`: `https://host:port/path` (WebTransport), `moqt://` or `moql://` (raw QUIC), or
 /// `http://` (development: fetches and pins the relay's self-signed fingerprint). `callback`
 /// (may be NULL) receives CONNECTING, then CONNECTED or FAILED, and later DISCONNECTED (on
-/// `moq_disconnect` or when the relay goes away, detected within ~3 s), on the library's
-/// callback thread; `user_data` is passed back untouched and must stay valid until the client
-/// is destroyed or reconnected with another callback.
+/// `moq_disconnect`, or when the relay goes away: at once when it closes the session, within
+/// ~5 s when it goes silent), on the library's callback thread; `user_data` is passed back
+/// untouched and must stay valid until the client is destroyed or reconnected with another
+/// callback.
 ///
 /// Errors: INVALID_ARGUMENT (url), CONNECTION_FAILED (refused, TLS: the message names the
 /// failed check), TIMEOUT, INVALID_STATE (already connected/connecting), INVALID_HANDLE.

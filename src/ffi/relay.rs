@@ -48,7 +48,9 @@ pub extern "C" fn moq_relay_url(relay: *const MoqRelay) -> *const c_char {
 /// None beyond passing a pointer value.
 #[no_mangle]
 pub extern "C" fn moq_relay_fingerprint(relay: *const MoqRelay) -> *const c_char {
-    enter("moq_relay_fingerprint", || Ok(lookup(&RELAYS, relay)?.fingerprint.as_ptr()))
+    enter("moq_relay_fingerprint", || {
+        Ok(lookup(&RELAYS, relay)?.fingerprint.as_ptr())
+    })
 }
 
 /// Stops the relay, closes its sessions (clients see DISCONNECTED) and releases the handle.
