@@ -174,7 +174,13 @@ mod tests {
             .unwrap();
         }
         let counter = later.clone();
-        post(&gate, Box::new(move || drop(counter.fetch_add(1, Ordering::SeqCst)))).unwrap();
+        post(
+            &gate,
+            Box::new(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }),
+        )
+        .unwrap();
         while !started.load(Ordering::SeqCst) {
             std::thread::yield_now();
         }

@@ -14,7 +14,10 @@ fn stream_round_trip_small() {
     let inbox = Inbox::new();
     let subscriber = subscribe(sub_client, "demo", "objects", &inbox);
     for i in 0..100u32 {
-        assert_eq!(publish(publisher, &i.to_be_bytes(), MOQ_DELIVERY_STREAM).0, MoqResultCode::MOQ_OK);
+        assert_eq!(
+            publish(publisher, &i.to_be_bytes(), MOQ_DELIVERY_STREAM).0,
+            MoqResultCode::MOQ_OK
+        );
     }
     assert_eq!(inbox.wait_for(100, Duration::from_secs(10)), 100);
     let got = inbox.objects.lock().unwrap().clone();

@@ -27,7 +27,11 @@ pub fn last_error() -> String {
 
 /// Consumes a MoqResult: returns its code and message, freeing the message.
 pub fn take(result: MoqResult) -> (MoqResultCode, String) {
-    let message = if result.message.is_null() { String::new() } else { text(result.message) };
+    let message = if result.message.is_null() {
+        String::new()
+    } else {
+        text(result.message)
+    };
     moq_free_str(result.message);
     (result.code, message)
 }
@@ -84,7 +88,11 @@ pub fn connected_client(relay: &TestRelay) -> *mut MoqClient {
     connected_client_with(relay, None, std::ptr::null_mut())
 }
 
-pub fn connected_client_with(relay: &TestRelay, callback: MoqConnectionCallback, user_data: *mut c_void) -> *mut MoqClient {
+pub fn connected_client_with(
+    relay: &TestRelay,
+    callback: MoqConnectionCallback,
+    user_data: *mut c_void,
+) -> *mut MoqClient {
     let fingerprint = cstr(&relay.fingerprint);
     let config = config_pinned(&fingerprint, 5000);
     let client = unsafe { moq_client_create_ex(&config) };
@@ -126,7 +134,11 @@ impl Inbox {
 
 pub unsafe extern "C" fn inbox_callback(user_data: *mut c_void, data: *const u8, len: usize) {
     let inbox = unsafe { &*(user_data as *const Inbox) };
-    let bytes = if len == 0 { Vec::new() } else { unsafe { std::slice::from_raw_parts(data, len) }.to_vec() };
+    let bytes = if len == 0 {
+        Vec::new()
+    } else {
+        unsafe { std::slice::from_raw_parts(data, len) }.to_vec()
+    };
     inbox.objects.lock().unwrap().push(bytes);
     inbox.arrived.notify_all();
 }
