@@ -43,6 +43,8 @@ pub(crate) struct Session {
     pub(crate) connection: moq_tokio::Connection,
     pub(crate) endpoint: moq_tokio::Client,
     pub(crate) version: Option<moq_net::Version>,
+    /// Custom roots staged for moq-tokio, removed when the session is gone.
+    _roots: Option<Arc<TempPem>>,
 }
 
 struct Inner {
@@ -128,6 +130,12 @@ impl Client {
                 None => Error::not_connected(what),
             }),
         }
+    }
+
+    /// This client's own broadcast for `namespace`, if it publishes one: the relay does not send
+    /// a session its own announcements back, so subscribing to it goes through the local origin.
+    pub(crate) fn own_broadcast(&self, namespace: &str) -> Option<moq_net::broadcast::Consumer> {
+        self.lock().broadcasts.get(namespace).map(|broadcast| broadcast.consume())
     }
 
     /// The origin the relay's broadcasts arrive in.
@@ -356,16 +364,18 @@ async fn dial(
 ) -> Result<Session> {
     let shown = config::redact(&url);
     let mut connect = moq_tokio::connect::Config::default();
-    connect.timeout = timeout;
+    // Our own deadline below is the one that fires (reported as a timeout); moq-tokio's is a
+    // backstop.
+    connect.timeout = timeout + Duration::from_secs(1);
     connect.once = Some(true);
     connect.tls.insecure = Some(config.tls_insecure_skip_verify);
     if let Some(fingerprint) = &config.tls_fingerprint_sha256 {
         connect.tls.fingerprint = vec![fingerprint.clone()];
     }
-    // moq-tokio reads custom roots from files; it reads them once, while the endpoint is built,
-    // so the file lives only for the next statement.
+    // moq-tokio reads custom roots from files and watches their folder for rotations, so the
+    // PEM text goes into a private folder of its own that lives as long as the session.
     let roots = match &config.tls_root_ca_pem {
-        Some(pem) => Some(TempPem::write(pem)?),
+        Some(pem) => Some(Arc::new(TempPem::write(pem)?)),
         None => None,
     };
     if let Some(roots) = &roots {
@@ -380,7 +390,6 @@ async fn dial(
             format!("TLS/QUIC setup failed: {}", error::chain(&err)),
         )
     });
-    drop(roots);
     let endpoint = endpoint?
         .with_publisher(publish)
         .with_subscriber(subscribe)
@@ -392,17 +401,18 @@ async fn dial(
             version: connection.version(),
             connection,
             endpoint,
+            _roots: roots,
         }),
-        Ok(Err(err)) => Err(Error::new(
-            ErrorKind::ConnectionFailed,
-            format!("could not connect to {shown}: {}", describe(&err)),
-        )),
-        Err(_) => Err(Error::new(
+        Ok(Err(moq_tokio::Error::ConnectTimeout(_))) | Err(_) => Err(Error::new(
             ErrorKind::Timeout,
             format!(
                 "no MoQ session with {shown} within {} ms (relay unreachable or not answering)",
                 timeout.as_millis()
             ),
+        )),
+        Ok(Err(err)) => Err(Error::new(
+            ErrorKind::ConnectionFailed,
+            format!("could not connect to {shown}: {}", describe(&err)),
         )),
     }
 }
@@ -418,8 +428,9 @@ fn describe(err: &moq_tokio::Error) -> String {
     }
 }
 
-/// A private, short-lived PEM file holding in-memory roots for moq-tokio's file-based loader.
+/// A private folder holding in-memory roots as a PEM file for moq-tokio's file-based loader.
 struct TempPem {
+    dir: std::path::PathBuf,
     path: std::path::PathBuf,
 }
 
@@ -429,26 +440,35 @@ impl TempPem {
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let name = format!(
-            "moq-ffi-roots-{}-{}.pem",
+            "moq-ffi-roots-{}-{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        let path = std::env::temp_dir().join(name);
+        let dir = std::env::temp_dir().join(name);
+        let stage_error = |err: std::io::Error| {
+            Error::internal(format!("could not stage tls_root_ca_pem in {}: {err}", dir.display()))
+        };
+        let mut folder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
+        folder.create(&dir).map_err(stage_error)?;
+        let staged = Self {
+            path: dir.join("roots.pem"),
+            dir: dir.clone(),
+        };
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options
-            .open(&path)
-            .map_err(|err| Error::internal(format!("could not stage tls_root_ca_pem in {}: {err}", path.display())))?;
-        file.write_all(pem.as_bytes())
-            .map_err(|err| Error::internal(format!("could not stage tls_root_ca_pem: {err}")))?;
-        Ok(Self { path })
+        let mut file = options.open(&staged.path).map_err(stage_error)?;
+        file.write_all(pem.as_bytes()).map_err(stage_error)?;
+        Ok(staged)
     }
 }
 
 impl Drop for TempPem {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+        let _ = std::fs::remove_dir(&self.dir);
     }
 }

@@ -44,20 +44,24 @@ impl Subscriber {
         client.session("subscribing")?;
         let timeout = client.timeout();
         let consumer = client.remote().consume();
+        let own = client.own_broadcast(namespace);
         let (namespace_owned, track_owned) = (namespace.to_string(), track_name.to_string());
         let establish = async move {
-            let broadcast = tokio::time::timeout(timeout, consumer.routed_broadcast(namespace_owned.as_str()))
-                .await
-                .map_err(|_| {
-                    Error::new(
-                        ErrorKind::NotFound,
-                        format!(
-                            "no publisher announced namespace \"{namespace_owned}\" on the relay within {} ms",
-                            timeout.as_millis()
-                        ),
-                    )
-                })?
-                .map_err(|err| error::from_moq(&err, format!("namespace \"{namespace_owned}\"")))?;
+            let broadcast = match own {
+                Some(broadcast) => broadcast,
+                None => tokio::time::timeout(timeout, consumer.routed_broadcast(namespace_owned.as_str()))
+                    .await
+                    .map_err(|_| {
+                        Error::new(
+                            ErrorKind::NotFound,
+                            format!(
+                                "no publisher announced namespace \"{namespace_owned}\" on the relay within {} ms",
+                                timeout.as_millis()
+                            ),
+                        )
+                    })?
+                    .map_err(|err| error::from_moq(&err, format!("namespace \"{namespace_owned}\"")))?,
+            };
             let track = broadcast
                 .track(&track_owned)
                 .map_err(|err| error::from_moq(&err, format!("track \"{track_owned}\"")))?;
@@ -186,8 +190,11 @@ struct Reorder {
     gap_since: Option<Instant>,
 }
 
-/// How long a missing sequence may hold back later groups before it is skipped.
-const GAP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a missing sequence may hold back later groups before it is skipped: the
+/// publisher's retention, past which a missing group can no longer arrive. It must be long:
+/// under load moq-lite sends newer groups first, so an older group can trail for seconds. Only
+/// a lost datagram on a track that mixes datagrams and stream objects waits this long.
+const GAP_TIMEOUT: Duration = RETENTION;
 
 impl Reorder {
     fn new(next: u64) -> Self {

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Builds libmoq_ffi and exercises it from C.
+#
+#   scripts/c-tests.sh asan      full tests/c/test_contracts.c under AddressSanitizer + UBSan
+#                                (LeakSanitizer on); any sanitizer report fails
+#   scripts/c-tests.sh valgrind  test_contracts --quick under valgrind memcheck; a definite
+#                                leak or a memory error fails
+#   scripts/c-tests.sh demo      builds and runs examples/pubsub_demo.c
+#   scripts/c-tests.sh all       the three above, in that order
+#
+# Binaries go to target/c/. Every step prints its duration. Needs gcc and cargo; the valgrind
+# mode installs valgrind with apt-get if it is missing.
+#
+# Suppressions: tests/c/valgrind.supp holds one glibc entry (see its reason line); LeakSanitizer
+# needs none, so tests/c/lsan.supp does not exist (if added, third-party/runtime code only, a
+# one-line reason beside each entry, this script picks it up automatically).
+#
+# About leak checks and process exit: moq_client_destroy/moq_relay_stop return before the QUIC
+# stack has finished tearing down: closed connections stay in their draining period for a few
+# PTOs, still holding their stream send buffers. Exiting at once makes LeakSanitizer and
+# memcheck report that still-live memory as leaked (moq-noq-proto's SendBufferData keeps a
+# fully advanced bytes::BytesMut whose pointer points past its allocation, so no pointer to the
+# block is found). The runs therefore set MOQ_TEST_LINGER_MS: the test sleeps that long before
+# exiting (3 s under ASan, 5 s under valgrind; measured: 1 s suffices under ASan, 3 s under
+# valgrind). A real leak stays lost however long the process lingers, so this hides nothing.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=$ROOT/target/c
+LIBDIR=$ROOT/target/debug
+CC=${CC:-gcc}
+CFLAGS=(-std=c99 -Wall -Wextra -Wpedantic -g -I"$ROOT/include")
+LDFLAGS=(-L"$LIBDIR" -lmoq_ffi -Wl,-rpath,"$LIBDIR" -lpthread)
+CLOSING_LINE='^[0-9]+ passed, [0-9]+ failed$'
+
+usage() {
+  echo "usage: $0 asan|valgrind|demo|all" >&2
+  exit 2
+}
+
+# step NAME COMMAND...: runs COMMAND, prints how long it took; fails the script if it fails.
+step() {
+  local name=$1
+  shift
+  echo "==> $name"
+  local start=$SECONDS status=0
+  "$@" || status=$?
+  echo "<== $name: $((SECONDS - start)) s (exit $status)"
+  return "$status"
+}
+
+build_library() {
+  step "cargo build" cargo build
+}
+
+compile() { # compile OUTPUT SOURCE [EXTRA_FLAGS...]
+  local output=$1 source=$2
+  shift 2
+  mkdir -p "$OUT"
+  step "compile $(basename "$output")" "$CC" "${CFLAGS[@]}" "$@" "$source" "${LDFLAGS[@]}" -o "$output"
+}
+
+# Fails unless the log holds the test program's closing line.
+require_closing_line() {
+  local log=$1 line
+  line=$(grep -E "$CLOSING_LINE" "$log" | tail -n 1 || true)
+  if [ -z "$line" ]; then
+    echo "FAILED: the test program did not print its closing 'N passed, N failed' line" >&2
+    return 1
+  fi
+  echo "closing line: $line"
+}
+
+run_asan() {
+  build_library
+  compile "$OUT/test_contracts_asan" tests/c/test_contracts.c \
+    -fsanitize=address,undefined -fno-omit-frame-pointer
+  local log=$OUT/asan.log status=0
+  local lsan_options=""
+  if [ -f tests/c/lsan.supp ]; then lsan_options="suppressions=$ROOT/tests/c/lsan.supp:print_suppressions=1"; fi
+  step "test_contracts (ASan+UBSan, full)" env \
+    ASAN_OPTIONS=detect_leaks=1 MOQ_TEST_LINGER_MS=3000 \
+    LSAN_OPTIONS="$lsan_options" \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    timeout 300 "$OUT/test_contracts_asan" >"$log" 2>&1 || status=$?
+  cat "$log"
+  require_closing_line "$log"
+  if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (AddressSanitizer|UndefinedBehaviorSanitizer)' "$log"; then
+    echo "FAILED: sanitizer report in $log" >&2
+    return 1
+  fi
+  if [ "$status" -ne 0 ]; then
+    echo "FAILED: test_contracts (ASan) exited with $status" >&2
+    return 1
+  fi
+  echo "asan: no AddressSanitizer/LeakSanitizer/UBSan report, exit 0"
+}
+
+ensure_valgrind() {
+  if ! command -v valgrind >/dev/null 2>&1; then
+    echo "valgrind not found; installing it with apt-get"
+    step "apt-get install valgrind" bash -c 'apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y valgrind'
+  fi
+}
+
+run_valgrind() {
+  ensure_valgrind
+  build_library
+  compile "$OUT/test_contracts" tests/c/test_contracts.c
+  local log=$OUT/valgrind.log status=0
+  local supp=()
+  if [ -f tests/c/valgrind.supp ]; then supp=(--suppressions="$ROOT/tests/c/valgrind.supp"); fi
+  # MOQ_TEST_TIME_SCALE stretches the test's timeouts (memcheck is ~20-50x slower);
+  # MOQ_TEST_LINGER_MS: see the note at the top.
+  step "test_contracts --quick (valgrind memcheck)" env \
+    MOQ_TEST_TIME_SCALE=10 MOQ_TEST_LINGER_MS=5000 \
+    timeout 300 valgrind --leak-check=full --error-exitcode=1 --errors-for-leak-kinds=definite \
+    "${supp[@]}" "$OUT/test_contracts" --quick >"$log" 2>&1 || status=$?
+  grep -vE '^==[0-9]+== ' "$log" || true
+  echo "--- valgrind summary ---"
+  grep -E '==[0-9]+== +(definitely lost|indirectly lost|possibly lost|still reachable|suppressed):|ERROR SUMMARY' "$log" || true
+  require_closing_line "$log"
+  if [ "$status" -ne 0 ]; then
+    echo "FAILED: valgrind run exited with $status (full log: $log)" >&2
+    return 1
+  fi
+  echo "valgrind: no memory errors, no definite leaks"
+}
+
+run_demo() {
+  build_library
+  compile "$OUT/pubsub_demo" examples/pubsub_demo.c
+  step "pubsub_demo" timeout 120 "$OUT/pubsub_demo"
+}
+
+[ $# -eq 1 ] || usage
+total_start=$SECONDS
+case "$1" in
+  asan) run_asan ;;
+  valgrind) run_valgrind ;;
+  demo) run_demo ;;
+  all) run_asan; run_valgrind; run_demo ;;
+  *) usage ;;
+esac
+echo "c-tests $1: passed in $((SECONDS - total_start)) s"
