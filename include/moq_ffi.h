@@ -22,7 +22,8 @@
 #include <stdint.h>
 
 /**
- * Longest namespace or track name, in bytes (UTF-8, no control characters, not empty).
+ * Longest namespace or track name, in bytes (UTF-8, no control characters, not empty; a
+ * namespace's '/'-separated segments must not be empty: no leading, trailing or doubled '/').
  */
 #define MOQ_MAX_NAME_LEN 1024
 
@@ -362,7 +363,9 @@ const char *moq_last_error(void);
 /**
  * Frees a string the library handed to the caller (a `MoqResult.message`).
  *
- * NULL, strings the library did not hand out, and strings already freed are ignored.
+ * NULL, strings the library did not hand out, and strings already freed are ignored (as with
+ * `free`, a pointer freed twice is only recognised while its address has not been reused by a
+ * newer message: free each message once).
  * Thread-safe, never blocks.
  *
  * # Safety

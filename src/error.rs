@@ -89,7 +89,7 @@ impl Error {
             .unwrap_or_else(|| "non-string panic payload".to_string());
         Self::new(
             ErrorKind::Panic,
-            format!("internal panic caught in {context}: {detail} (this is a moq-ffi bug; please report it)"),
+            format!("{context}: internal panic caught: {detail} (this is a moq-ffi bug; please report it)"),
         )
     }
 

@@ -135,7 +135,10 @@ impl Client {
     /// This client's own broadcast for `namespace`, if it publishes one: the relay does not send
     /// a session its own announcements back, so subscribing to it goes through the local origin.
     pub(crate) fn own_broadcast(&self, namespace: &str) -> Option<moq_net::broadcast::Consumer> {
-        self.lock().broadcasts.get(namespace).map(|broadcast| broadcast.consume())
+        self.lock()
+            .broadcasts
+            .get(namespace)
+            .map(|broadcast| broadcast.consume())
     }
 
     /// The origin the relay's broadcasts arrive in.
@@ -336,7 +339,7 @@ impl Client {
     /// surface a per-announce acknowledgement, so what can fail here is what the session and
     /// the origin report: no session, an invalid path, a duplicate.
     pub(crate) fn broadcast(&self, namespace: &str) -> Result<moq_net::broadcast::Producer> {
-        config::check_name("namespace_str", namespace)?;
+        config::check_namespace(namespace)?;
         self.session("announcing a namespace")?;
         if let Some(broadcast) = self.lock().broadcasts.get(namespace) {
             return Ok(broadcast.clone());

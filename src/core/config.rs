@@ -131,6 +131,19 @@ pub fn check_name(param: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks a namespace: a name (see [`check_name`]) whose '/'-separated segments are all
+/// non-empty. MoQ treats `a/`, `/a` and `a//b` as spellings of `a` and `a/b`; accepting them would
+/// let two spellings name one broadcast.
+pub fn check_namespace(value: &str) -> Result<()> {
+    check_name("namespace_str", value)?;
+    if value.split('/').any(str::is_empty) {
+        return Err(Error::invalid_argument(format!(
+            "namespace_str \"{value}\" has an empty path segment (a leading, trailing or doubled '/')"
+        )));
+    }
+    Ok(())
+}
+
 /// Parses a relay URL: `https://` (WebTransport), `moqt://`/`moql://` (raw QUIC) or `http://`
 /// (development: fetches and pins the relay's self-signed certificate fingerprint).
 pub fn parse_url(value: &str) -> Result<url::Url> {
@@ -227,6 +240,13 @@ mod tests {
         assert!(check_name("track_name", "").is_err());
         assert!(check_name("track_name", "a\nb").is_err());
         assert!(check_name("track_name", &"x".repeat(MAX_NAME_LEN + 1)).is_err());
+        assert!(check_namespace("game/room-1").is_ok());
+        for alias in ["game/", "/game", "game//room", "/"] {
+            assert!(check_namespace(alias)
+                .unwrap_err()
+                .message()
+                .contains("empty path segment"));
+        }
         assert!(parse_url("https://localhost:4443/anon").is_ok());
         assert!(parse_url("moqt://127.0.0.1:4443").is_ok());
         assert!(parse_url("ftp://example.com").unwrap_err().message().contains("ftp"));

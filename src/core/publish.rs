@@ -36,7 +36,7 @@ pub struct Publisher {
 impl Publisher {
     /// Creates the track `track_name` in `namespace`, announcing the namespace on first use.
     pub fn new(client: &Arc<Client>, namespace: &str, track_name: &str, mode: DeliveryMode) -> Result<Self> {
-        config::check_name("namespace_str", namespace)?;
+        config::check_namespace(namespace)?;
         config::check_name("track_name", track_name)?;
         let broadcast = client.broadcast(namespace)?;
         let info = moq_net::track::Info::default().with_max_age(RETENTION);

@@ -39,7 +39,7 @@ impl Subscriber {
     ///
     /// Waits (bounded by the client's timeout) for the namespace to be announced.
     pub fn new(client: &Arc<Client>, namespace: &str, track_name: &str, callback: DataCallback) -> Result<Arc<Self>> {
-        config::check_name("namespace_str", namespace)?;
+        config::check_namespace(namespace)?;
         config::check_name("track_name", track_name)?;
         client.session("subscribing")?;
         let timeout = client.timeout();
@@ -75,9 +75,16 @@ impl Subscriber {
                 .subscribe(subscription)
                 .await
                 .map_err(|err| error::from_moq(&err, &context))?;
-            Ok((groups, datagrams))
+            // Datagrams already cached were published before the subscription went live: the
+            // track replays them at once, so drain what is ready now and drop it.
+            let mut datagrams = datagrams;
+            let mut replayed = None;
+            while let Ok(Ok(Some(old))) = tokio::time::timeout(Duration::ZERO, datagrams.recv_datagram()).await {
+                replayed = replayed.max(Some(old.sequence));
+            }
+            Ok((groups, datagrams, replayed))
         };
-        let (groups, datagrams) =
+        let (groups, datagrams, replayed) =
             runtime::run_blocking("subscribe", timeout + std::time::Duration::from_secs(1), establish)?;
 
         let subscriber = Arc::new(Self {
@@ -92,9 +99,11 @@ impl Subscriber {
         let window = Arc::new(Semaphore::new(WINDOW));
         // Objects published after the subscription is live start after the newest group the
         // relay knew of when it confirmed the subscription.
-        let next = groups.latest().map_or(0, |latest| latest + 1);
+        let latest = groups.latest().max(replayed);
+        let mut reorder = Reorder::new(latest.map_or(0, |latest| latest + 1));
+        reorder.mixed = replayed.is_some();
         let shared = Arc::new(Shared {
-            reorder: Mutex::new(Reorder::new(next)),
+            reorder: Mutex::new(reorder),
             datagram_seen: Notify::new(),
         });
         let on_panic = |subscriber: &Arc<Self>| {
@@ -124,6 +133,12 @@ impl Subscriber {
             on_panic(&subscriber),
         );
         subscriber.lock_tasks().extend([stream_task, datagram_task]);
+        // A reader may have ended before its handle was stored.
+        if !subscriber.is_subscribed() {
+            for task in subscriber.lock_tasks().drain(..) {
+                task.abort();
+            }
+        }
         Ok(subscriber)
     }
 
@@ -141,13 +156,20 @@ impl Subscriber {
         self.ended.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
+    /// Records why the subscription ended and stops both readers. Objects already queued for
+    /// the callback are still delivered (they arrived before the end).
     fn end(&self, reason: Error) {
-        let mut ended = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
-        if ended.is_none() && self.is_subscribed() {
-            tracing::info!("subscription ended: {reason}");
-            *ended = Some(reason);
+        {
+            let mut ended = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
+            if ended.is_none() && self.is_subscribed() {
+                tracing::info!("subscription ended: {reason}");
+                *ended = Some(reason);
+            }
+            self.subscribed.store(false, Ordering::Release);
         }
-        self.subscribed.store(false, Ordering::Release);
+        for task in self.lock_tasks().drain(..) {
+            task.abort();
+        }
     }
 
     /// Stops delivery. Afterwards no callback of this subscriber runs (and, unless called from
@@ -184,33 +206,44 @@ impl Drop for Subscriber {
 /// datagram (datagrams share the sequence space), or stayed missing for [`GAP_TIMEOUT`]
 /// (a lost datagram, or a group the publisher no longer has).
 struct Reorder {
+    /// The first sequence published after the subscription went live.
+    start: u64,
     next: u64,
     pending: BTreeMap<u64, Vec<Bytes>>,
     datagrams: BTreeSet<u64>,
     gap_since: Option<Instant>,
+    /// Whether the track carries datagrams too.
+    mixed: bool,
 }
 
 /// How long a missing sequence may hold back later groups before it is skipped: the
 /// publisher's retention, past which a missing group can no longer arrive. It must be long:
-/// under load moq-lite sends newer groups first, so an older group can trail for seconds. Only
-/// a lost datagram on a track that mixes datagrams and stream objects waits this long.
+/// under load moq-lite sends newer groups first, so an older group can trail for seconds.
 const GAP_TIMEOUT: Duration = RETENTION;
+/// The gap timeout on a track that also carries datagrams, where a gap is most likely a lost
+/// datagram (which never arrives) rather than a late group.
+const MIXED_GAP_TIMEOUT: Duration = Duration::from_millis(500);
 
 impl Reorder {
     fn new(next: u64) -> Self {
         Self {
+            start: next,
             next,
             pending: BTreeMap::new(),
             datagrams: BTreeSet::new(),
             gap_since: None,
+            mixed: false,
         }
     }
 
-    /// Records a datagram's sequence so the stream order can pass it.
-    fn datagram(&mut self, sequence: u64) {
+    /// Records a datagram's sequence so the stream order can pass it; false for a datagram
+    /// published before the subscription went live (replayed from the track's cache).
+    fn datagram(&mut self, sequence: u64) -> bool {
+        self.mixed = true;
         if sequence >= self.next {
             self.datagrams.insert(sequence);
         }
+        sequence >= self.start
     }
 
     /// Adds a completed group; late groups (below the cursor) are dropped and counted.
@@ -234,7 +267,7 @@ impl Reorder {
                     break;
                 };
                 let since = *self.gap_since.get_or_insert(now);
-                if now.duration_since(since) < GAP_TIMEOUT {
+                if now.duration_since(since) < self.gap_timeout() {
                     break;
                 }
                 tracing::debug!(from = self.next, to = lowest, "skipping a sequence gap");
@@ -248,9 +281,17 @@ impl Reorder {
         out
     }
 
+    fn gap_timeout(&self) -> Duration {
+        if self.mixed {
+            MIXED_GAP_TIMEOUT
+        } else {
+            GAP_TIMEOUT
+        }
+    }
+
     /// When the current gap times out, if there is one.
     fn deadline(&self) -> Option<Instant> {
-        self.gap_since.map(|since| since + GAP_TIMEOUT)
+        self.gap_since.map(|since| since + self.gap_timeout())
     }
 }
 
@@ -377,8 +418,12 @@ mod tests {
         reorder.group(7, vec![Bytes::from_static(&[7])]);
         reorder.group(5, vec![Bytes::from_static(&[5])]);
         assert_eq!(frames(&mut reorder, now), vec![5]);
-        reorder.datagram(6);
+        assert!(reorder.datagram(6));
         assert_eq!(frames(&mut reorder, now), vec![7]);
+        assert!(
+            !reorder.datagram(4),
+            "a datagram from before the subscription is not delivered"
+        );
     }
 
     #[test]

@@ -54,7 +54,9 @@ pub extern "C" fn moq_last_error() -> *const c_char {
 
 /// Frees a string the library handed to the caller (a `MoqResult.message`).
 ///
-/// NULL, strings the library did not hand out, and strings already freed are ignored.
+/// NULL, strings the library did not hand out, and strings already freed are ignored (as with
+/// `free`, a pointer freed twice is only recognised while its address has not been reused by a
+/// newer message: free each message once).
 /// Thread-safe, never blocks.
 ///
 /// # Safety

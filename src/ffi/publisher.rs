@@ -27,8 +27,10 @@ pub unsafe extern "C" fn moq_create_publisher(
     namespace_str: *const c_char,
     track_name: *const c_char,
 ) -> *mut MoqPublisher {
-    // SAFETY: same contract.
-    unsafe { moq_create_publisher_ex(client, namespace_str, track_name, MOQ_DELIVERY_STREAM) }
+    enter("moq_create_publisher", || {
+        // SAFETY: same contract as this function's.
+        unsafe { create_publisher(client, namespace_str, track_name, MOQ_DELIVERY_STREAM) }
+    })
 }
 
 /// Creates a publisher for track `track_name` in `namespace_str`, announcing the namespace if
@@ -49,15 +51,29 @@ pub unsafe extern "C" fn moq_create_publisher_ex(
     delivery_mode: MoqDeliveryMode,
 ) -> *mut MoqPublisher {
     enter("moq_create_publisher_ex", || {
-        let client = lookup(&CLIENTS, client)?;
-        // SAFETY: NULL or NUL-terminated per this function's contract.
-        let namespace = unsafe { str_arg("namespace_str", namespace_str, MOQ_MAX_NAME_LEN) }?;
-        // SAFETY: as above.
-        let track = unsafe { str_arg("track_name", track_name, MOQ_MAX_NAME_LEN) }?;
-        let mode = mode_of(delivery_mode)?;
-        let publisher = Publisher::new(&client, namespace, track, mode)?;
-        Ok(boundary::ptr_of(PUBLISHERS.insert(Arc::new(publisher))))
+        // SAFETY: same contract as this function's.
+        unsafe { create_publisher(client, namespace_str, track_name, delivery_mode) }
     })
+}
+
+/// The body of both publisher constructors.
+///
+/// # Safety
+/// As for `moq_create_publisher_ex`.
+unsafe fn create_publisher(
+    client: *mut MoqClient,
+    namespace_str: *const c_char,
+    track_name: *const c_char,
+    delivery_mode: MoqDeliveryMode,
+) -> Result<*mut MoqPublisher> {
+    let client = lookup(&CLIENTS, client)?;
+    // SAFETY: NULL or NUL-terminated per the caller's contract.
+    let namespace = unsafe { str_arg("namespace_str", namespace_str, MOQ_MAX_NAME_LEN) }?;
+    // SAFETY: as above.
+    let track = unsafe { str_arg("track_name", track_name, MOQ_MAX_NAME_LEN) }?;
+    let mode = mode_of(delivery_mode)?;
+    let publisher = Publisher::new(&client, namespace, track, mode)?;
+    Ok(boundary::ptr_of(PUBLISHERS.insert(Arc::new(publisher))))
 }
 
 /// Destroys a publisher and ends its track (subscribers see the end). NULL, stale and foreign

@@ -74,7 +74,8 @@ pub const MOQ_DELIVERY_DATAGRAM: MoqDeliveryMode = 0;
 /// Reliable and ordered: every object reaches every live subscriber exactly once, in order.
 pub const MOQ_DELIVERY_STREAM: MoqDeliveryMode = 1;
 
-/// Longest namespace or track name, in bytes (UTF-8, no control characters, not empty).
+/// Longest namespace or track name, in bytes (UTF-8, no control characters, not empty; a
+/// namespace's '/'-separated segments must not be empty: no leading, trailing or doubled '/').
 pub const MOQ_MAX_NAME_LEN: usize = 1024;
 /// Longest URL, in bytes.
 pub const MOQ_MAX_URL_LEN: usize = 8192;
