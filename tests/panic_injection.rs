@@ -433,7 +433,11 @@ fn panic_in_a_subscriber_task_ends_only_that_subscription() {
     let again = subscribe(sub_client, "tasks", "a", &again_inbox);
     assert_eq!(publish(publisher_a, b"a3", MOQ_DELIVERY_STREAM).0, MOQ_OK);
     assert!(again_inbox.wait_for(1, Duration::from_secs(10)) >= 1);
-    assert!(contents(&again_inbox).contains(&b"a3".to_vec()), "{:?}", contents(&again_inbox));
+    assert!(
+        contents(&again_inbox).contains(&b"a3".to_vec()),
+        "{:?}",
+        contents(&again_inbox)
+    );
 
     moq_subscriber_destroy(again);
     moq_subscriber_destroy(same);
