@@ -16,7 +16,7 @@ step "setup" bash scripts/setup.sh
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --all-targets -- -D warnings
 step "cargo clippy (panic-injection)" cargo clippy --all-targets --features panic-injection -- -D warnings
-step "header freshness" bash scripts/gen-header.sh --check
+step "header freshness and C/C++ compile check" bash scripts/check-header.sh
 step "rust tests" cargo test --no-fail-fast
 step "panic injection tests" cargo test --features panic-injection --test panic_injection
 step "C suite under ASAN/UBSan" bash scripts/c-tests.sh asan

@@ -15,16 +15,6 @@ use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn config(timeout_ms: u32) -> MoqClientConfig {
-    MoqClientConfig {
-        struct_size: std::mem::size_of::<MoqClientConfig>() as u32,
-        connect_timeout_ms: timeout_ms,
-        tls_root_ca_pem: std::ptr::null(),
-        tls_fingerprint_sha256: std::ptr::null(),
-        tls_insecure_skip_verify: false,
-    }
-}
-
 fn client_with(config: &MoqClientConfig) -> *mut MoqClient {
     let client = unsafe { moq_client_create_ex(config) };
     assert!(!client.is_null(), "client: {}", last_error());
@@ -47,20 +37,6 @@ fn bounded<T: Send + 'static>(what: &str, limit: Duration, body: impl FnOnce() -
         Ok(value) => value,
         Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what} did not finish within {limit:?} (deadlock?)"),
         Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{what} panicked"),
-    }
-}
-
-/// Polls `condition` until it holds or `limit` passes; returns whether it held.
-fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -311,7 +287,7 @@ fn destroy_from_own_data_callback_returns_and_stops_callbacks() {
         );
     }
     assert!(
-        eventually(WAIT, || state.destroyed.load(Ordering::SeqCst)),
+        wait_until(WAIT, || state.destroyed.load(Ordering::SeqCst)),
         "the callback never ran or never returned from destroy"
     );
     let took = state.destroy_took.lock().unwrap().unwrap();
@@ -406,7 +382,7 @@ fn destroy_waits_for_a_running_callback_then_user_data_can_be_freed() {
     }
     // SAFETY: `state` is alive until freed below.
     let in_callback = || unsafe { &*state }.in_callback.load(Ordering::SeqCst);
-    assert!(eventually(WAIT, in_callback), "the slow callback never started");
+    assert!(wait_until(WAIT, in_callback), "the slow callback never started");
 
     let started = Instant::now();
     moq_subscriber_destroy(subscriber);
@@ -512,7 +488,7 @@ fn disconnect_ends_subscriptions_and_handles_stay_valid() {
 
     assert_ok(moq_disconnect(sub_client));
     assert!(
-        eventually(Duration::from_secs(2), || !moq_is_subscribed(subscriber)),
+        wait_until(Duration::from_secs(2), || !moq_is_subscribed(subscriber)),
         "moq_is_subscribed still true 2 s after moq_disconnect (contract: subscriptions end)"
     );
     assert_eq!(publish(publisher, b"two", MOQ_DELIVERY_STREAM).0, MoqResultCode::MOQ_OK);
@@ -578,7 +554,7 @@ fn relay_stop_disconnects_clients_and_ends_subscriptions() {
         "moq_is_connected false should say why in moq_last_error"
     );
     assert!(
-        eventually(Duration::from_secs(2), || !moq_is_subscribed(subscriber)),
+        wait_until(Duration::from_secs(2), || !moq_is_subscribed(subscriber)),
         "moq_is_subscribed still true {:?} after the relay stopped",
         started.elapsed()
     );
@@ -776,7 +752,7 @@ fn eight_threads_connect_at_once_without_deadlock() {
 #[test]
 fn self_signed_relay_is_rejected_without_a_pin() {
     let relay = TestRelay::start();
-    let client = client_with(&config(5000));
+    let client = client_with(&config_plain(5000));
     let (code, message) = connect(client, &relay.url);
     assert_eq!(code, MoqResultCode::MOQ_ERROR_CONNECTION_FAILED, "{message}");
     eprintln!("no pin: {message}");
@@ -1009,7 +985,7 @@ fn ca_signed_relay_is_accepted_with_tls_root_ca_pem() {
     let idle_ticks = thread_cpu_ticks(&CA_RELAY_THREADS) - idle_before;
 
     let pem = cstr(TEST_CA_PEM);
-    let mut ca_config = config(5000);
+    let mut ca_config = config_plain(5000);
     ca_config.tls_root_ca_pem = pem.as_ptr();
     let pub_client = client_with(&ca_config);
     let sub_client = client_with(&ca_config);
@@ -1021,7 +997,7 @@ fn ca_signed_relay_is_accepted_with_tls_root_ca_pem() {
     let watchers_connected = count_threads("notify-rs");
 
     // The same relay is refused without the CA.
-    let plain = client_with(&config(5000));
+    let plain = client_with(&config_plain(5000));
     let (code, message) = connect(plain, &url);
     assert_eq!(code, MoqResultCode::MOQ_ERROR_CONNECTION_FAILED, "{message}");
     moq_client_destroy(plain);

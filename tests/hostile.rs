@@ -176,16 +176,6 @@ fn pinned_config(fingerprint: &CString, timeout_ms: u32) -> MoqClientConfig {
     config_pinned(fingerprint, timeout_ms)
 }
 
-fn zero_config() -> MoqClientConfig {
-    MoqClientConfig {
-        struct_size: size_of::<MoqClientConfig>() as u32,
-        connect_timeout_ms: 0,
-        tls_root_ca_pem: null(),
-        tls_fingerprint_sha256: null(),
-        tls_insecure_skip_verify: false,
-    }
-}
-
 /// PEM that decodes as base64 but whose certificate is rubbish: accepted by the PEM check, used
 /// to exercise the TLS-exclusivity rule.
 const DECODABLE_PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n";
@@ -196,26 +186,6 @@ fn disconnected_client() -> *mut MoqClient {
     let client = moq_client_create();
     assert!(!client.is_null(), "client: {}", last_error());
     client
-}
-
-/// Keeps `value` alive for the rest of the process: its address is a callback's `user_data`, and
-/// a failing assertion must not free it while the library may still call back with it.
-fn kept<T>(value: std::sync::Arc<T>) -> std::sync::Arc<T> {
-    std::mem::forget(value.clone());
-    value
-}
-
-fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -612,7 +582,7 @@ fn client_create_ex_rejects_null_and_unknown_struct_sizes() {
             extra: [u8; 8],
         }
         let mut padded = Padded {
-            config: zero_config(),
+            config: config_plain(0),
             extra: [0xAA; 8],
         };
         padded.config.struct_size = size;
@@ -627,7 +597,7 @@ fn client_create_ex_rejects_null_and_unknown_struct_sizes() {
     }
 
     // The exact size is accepted.
-    let config = zero_config();
+    let config = config_plain(0);
     let client = unsafe { moq_client_create_ex(&config) };
     assert!(!client.is_null(), "{}", last_error());
     moq_client_destroy(client);
@@ -707,7 +677,7 @@ fn client_create_ex_rejects_bad_pem() {
         ("over MOQ_MAX_PEM_LEN", huge, "tls_root_ca_pem"),
     ];
     for (label, pem, needle) in &bad {
-        let mut config = zero_config();
+        let mut config = config_plain(0);
         config.tls_root_ca_pem = pem.as_ptr();
         let message = null_with("moq_client_create_ex", needle, || unsafe {
             moq_client_create_ex(&config)
@@ -728,7 +698,7 @@ fn client_create_ex_rejects_conflicting_tls_settings() {
         (true, true, true),
     ];
     for (with_pem, with_pin, insecure) in combos {
-        let mut config = zero_config();
+        let mut config = config_plain(0);
         if with_pem {
             config.tls_root_ca_pem = pem.as_ptr();
         }
@@ -742,7 +712,7 @@ fn client_create_ex_rejects_conflicting_tls_settings() {
     }
     // Each alone is fine.
     for (with_pem, with_pin, insecure) in [(true, false, false), (false, true, false), (false, false, true)] {
-        let mut config = zero_config();
+        let mut config = config_plain(0);
         if with_pem {
             config.tls_root_ca_pem = pem.as_ptr();
         }
@@ -760,7 +730,7 @@ fn client_create_ex_rejects_conflicting_tls_settings() {
 fn client_create_ex_bounds_the_timeout() {
     let _guard = shared();
     for timeout in [300_001, 1_000_000, u32::MAX] {
-        let mut config = zero_config();
+        let mut config = config_plain(0);
         config.connect_timeout_ms = timeout;
         let message = null_with("moq_client_create_ex", "connect_timeout_ms", || unsafe {
             moq_client_create_ex(&config)
@@ -768,7 +738,7 @@ fn client_create_ex_bounds_the_timeout() {
         assert!(message.contains("300000"), "{message}");
     }
     for timeout in [0, 1, 300_000] {
-        let mut config = zero_config();
+        let mut config = config_plain(0);
         config.connect_timeout_ms = timeout;
         let client = unsafe { moq_client_create_ex(&config) };
         assert!(!client.is_null(), "timeout {timeout}: {}", last_error());
@@ -779,7 +749,7 @@ fn client_create_ex_bounds_the_timeout() {
 /// A config whose `tls_insecure_skip_verify` byte holds `value`, written as raw bytes as C may
 /// store it; never read back as a Rust `bool`.
 fn config_with_raw_insecure(value: u8, fingerprint: Option<&CString>) -> MaybeUninit<MoqClientConfig> {
-    let mut config = zero_config();
+    let mut config = config_plain(0);
     config.connect_timeout_ms = 5000;
     if let Some(fingerprint) = fingerprint {
         config.tls_fingerprint_sha256 = fingerprint.as_ptr();
@@ -825,7 +795,7 @@ fn client_create_ex_with_unterminated_strings_stops_at_the_limit() {
     let _guard = shared();
     // A fingerprint buffer with no terminator, one byte longer than any fingerprint can be.
     let buffer = unterminated(257);
-    let mut config = zero_config();
+    let mut config = config_plain(0);
     config.tls_fingerprint_sha256 = buffer.as_ptr().cast();
     null_with("moq_client_create_ex", "tls_fingerprint_sha256", || unsafe {
         moq_client_create_ex(&config)

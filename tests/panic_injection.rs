@@ -13,7 +13,7 @@ use moq_ffi::inject::{arm, disarm_all};
 use std::ffi::c_void;
 use std::ptr::{null, null_mut};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use MoqResultCode::*;
 
@@ -97,26 +97,6 @@ fn panics_to_nothing(func: &str, call: impl FnOnce()) {
     arm(func);
     call();
     assert_panic_recorded(func);
-}
-
-/// Keeps `value` alive for the rest of the process: its address is a callback's `user_data`, and
-/// a failing assertion must not free it while the library may still call back with it.
-fn kept<T>(value: std::sync::Arc<T>) -> std::sync::Arc<T> {
-    std::mem::forget(value.clone());
-    value
-}
-
-fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn contents(inbox: &Inbox) -> Vec<Vec<u8>> {

@@ -195,9 +195,9 @@ impl Client {
             url,
             timeout,
         );
-        // The dial bounds itself; the outer bound only guards against a dial that never returns.
-        let result = runtime::run_blocking("connect", timeout + Duration::from_secs(1), dial)
-            .map_err(|err| err.context(format!("connect to {shown}")));
+        // The dial bounds itself and names the URL in its errors; the outer bound only guards
+        // against a dial that never returns.
+        let result = runtime::run_blocking(&format!("connect to {shown}"), timeout + Duration::from_secs(1), dial);
 
         let mut inner = self.lock();
         let current = inner.epoch == epoch && inner.state == ConnectionState::Connecting;

@@ -198,3 +198,35 @@ pub unsafe extern "C" fn states_callback(user_data: *mut c_void, state: MoqConne
     states.seen.lock().unwrap().push(state);
     states.changed.notify_all();
 }
+
+/// Keeps `value` alive for the rest of the process: its address is a callback's `user_data`, and
+/// a failing assertion must not free it while the library may still call back with it.
+pub fn kept<T>(value: Arc<T>) -> Arc<T> {
+    std::mem::forget(value.clone());
+    value
+}
+
+/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A config with no TLS setting and the given timeout (0 = default).
+pub fn config_plain(timeout_ms: u32) -> MoqClientConfig {
+    MoqClientConfig {
+        struct_size: std::mem::size_of::<MoqClientConfig>() as u32,
+        connect_timeout_ms: timeout_ms,
+        tls_root_ca_pem: std::ptr::null(),
+        tls_fingerprint_sha256: std::ptr::null(),
+        tls_insecure_skip_verify: false,
+    }
+}
