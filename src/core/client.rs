@@ -38,7 +38,6 @@ const IDLE_TIMEOUT: Duration = Duration::from_millis(5000);
 const CLOSE_TIMEOUT: Duration = Duration::from_millis(2000);
 
 /// One live session with a relay.
-#[derive(Clone)]
 pub(crate) struct Session {
     pub(crate) connection: moq_tokio::Connection,
     pub(crate) endpoint: moq_tokio::Client,
@@ -51,7 +50,8 @@ struct Inner {
     state: ConnectionState,
     /// Bumped by every connect and disconnect, so stale background results are ignored.
     epoch: u64,
-    session: Option<Session>,
+    /// Shared so the publish path can check the session without cloning it.
+    session: Option<Arc<Session>>,
     callback: Option<StateCallback>,
     /// Why the client is not connected, once something went wrong.
     last_error: Option<Error>,
@@ -118,7 +118,7 @@ impl Client {
     }
 
     /// The live session, or `NotConnected` naming `what` needed it.
-    pub(crate) fn session(&self, what: &str) -> Result<Session> {
+    pub(crate) fn session(&self, what: &str) -> Result<Arc<Session>> {
         let inner = self.lock();
         match (&inner.session, inner.state) {
             (Some(session), ConnectionState::Connected) => Ok(session.clone()),
@@ -233,7 +233,7 @@ impl Client {
     }
 
     /// Watches the session and reports DISCONNECTED when it ends on its own.
-    fn watch(self: &Arc<Self>, epoch: u64, session: Session) {
+    fn watch(self: &Arc<Self>, epoch: u64, session: Arc<Session>) {
         let client = Arc::downgrade(self);
         let on_panic = {
             let client = client.clone();
@@ -290,8 +290,8 @@ impl Client {
         drop(inner);
         if let Some(session) = session {
             let closing = async move {
-                let _ = session.connection.close().await;
-                session.endpoint.close().await;
+                let _ = session.connection.clone().close().await;
+                session.endpoint.clone().close().await;
                 Ok(())
             };
             if let Err(err) = runtime::run_blocking("disconnect", CLOSE_TIMEOUT, closing) {
@@ -364,7 +364,7 @@ async fn dial(
     subscribe: moq_net::origin::Producer,
     url: url::Url,
     timeout: Duration,
-) -> Result<Session> {
+) -> Result<Arc<Session>> {
     let shown = config::redact(&url);
     let mut connect = moq_tokio::connect::Config::default();
     // Our own deadline below is the one that fires (reported as a timeout); moq-tokio's is a
@@ -400,12 +400,12 @@ async fn dial(
 
     let established = tokio::time::timeout(timeout, endpoint.connect(url).established()).await;
     match established {
-        Ok(Ok(connection)) => Ok(Session {
+        Ok(Ok(connection)) => Ok(Arc::new(Session {
             version: connection.version(),
             connection,
             endpoint,
             _roots: roots,
-        }),
+        })),
         Ok(Err(moq_tokio::Error::ConnectTimeout(_))) | Err(_) => Err(Error::new(
             ErrorKind::Timeout,
             format!(
