@@ -129,6 +129,11 @@ typedef enum {
    * The connect failed; `moq_last_error` / the connect result says why.
    */
   MOQ_STATE_FAILED = 3,
+  /**
+   * The session was lost and the client is redialing (`MoqClientConfig.reconnect`);
+   * CONNECTED follows when it is back, with announces, publishers and subscribers restored.
+   */
+  MOQ_STATE_RECONNECTING = 4,
 } MoqConnectionState;
 
 /**
@@ -181,6 +186,37 @@ typedef struct {
    * of the three TLS settings may be set.
    */
   bool tls_insecure_skip_verify;
+  /**
+   * Comma-separated protocol versions to offer, e.g. `"moq-lite-05,moq-transport-14"`;
+   * NULL = every version the library speaks (see `moq_version`). Unknown names are
+   * MOQ_ERROR_INVALID_ARGUMENT. Copied.
+   */
+  const char *versions;
+  /**
+   * Redial with exponential backoff and jitter when an established session is lost
+   * (RECONNECTING, then CONNECTED again); announces, publishers and subscribers are restored.
+   */
+  bool reconnect;
+  /**
+   * First reconnect delay; 0 = 500 ms.
+   */
+  uint32_t reconnect_initial_ms;
+  /**
+   * Longest reconnect delay; 0 = 10000 ms.
+   */
+  uint32_t reconnect_max_ms;
+  /**
+   * Local UDP address (`IP:port`) to send from; NULL = automatic. Copied.
+   */
+  const char *bind_addr;
+  /**
+   * QUIC keep-alive interval; 0 = 1000 ms. At most half of `idle_timeout_ms`.
+   */
+  uint32_t keep_alive_ms;
+  /**
+   * A relay silent this long is declared gone (DISCONNECTED or RECONNECTING); 0 = 5000 ms.
+   */
+  uint32_t idle_timeout_ms;
 } MoqClientConfig;
 
 /**
@@ -272,7 +308,8 @@ void moq_client_destroy(MoqClient *client);
 
 /**
  * Connects to a relay and blocks until connected or failed, at most the configured timeout
- * (10 s by default). Safe to call from any thread, including from inside a callback.
+ * (10 s by default). Safe to call from any thread, including from inside a callback. See
+ * `moq_connect_async` for the non-blocking variant (same events).
  *
  * `url`: `https://host:port/path` (WebTransport), `moqt://` or `moql://` (raw QUIC), or
  * `http://` (development: fetches and pins the relay's self-signed fingerprint). `callback`
@@ -294,6 +331,44 @@ MoqResult moq_connect(MoqClient *client,
                       const char *url,
                       MoqConnectionCallback callback,
                       void *user_data);
+
+/**
+ * Starts connecting to a relay and returns at once (never blocks on the network); progress
+ * arrives through `callback` on the library's callback thread: CONNECTING, then CONNECTED or
+ * FAILED (after at most the configured timeout), later DISCONNECTED or RECONNECTING.
+ *
+ * Arguments, callback and `user_data` rules as for `moq_connect`. Errors returned here are
+ * only the immediate ones: INVALID_ARGUMENT (url), INVALID_STATE, INVALID_HANDLE; dial
+ * failures are reported as FAILED, with the reason in `moq_client_last_error`.
+ *
+ * # Safety
+ * As for `moq_connect`.
+ */
+MoqResult moq_connect_async(MoqClient *client,
+                            const char *url,
+                            MoqConnectionCallback callback,
+                            void *user_data);
+
+/**
+ * Copies why the client's last state change happened (the connect failure, or why the
+ * session was lost) into `buf` as a NUL-terminated string; an empty string if nothing went
+ * wrong. MOQ_ERROR_BUFFER_TOO_SMALL (nothing written but a terminator, when `len` > 0) if it
+ * does not fit, with the needed size in the message. Never blocks.
+ *
+ * # Safety
+ * `buf` is NULL (only with `len` 0) or points to `len` writable bytes.
+ */
+MoqResult moq_client_last_error(const MoqClient *client, char *buf, size_t len);
+
+/**
+ * Copies the negotiated protocol version (e.g. `"moq-lite-05"`) into `buf` as a
+ * NUL-terminated string. MOQ_ERROR_NOT_CONNECTED when no session is live;
+ * MOQ_ERROR_BUFFER_TOO_SMALL if it does not fit. Never blocks.
+ *
+ * # Safety
+ * `buf` is NULL (only with `len` 0) or points to `len` writable bytes.
+ */
+MoqResult moq_client_protocol_version(const MoqClient *client, char *buf, size_t len);
 
 /**
  * Closes the connection. Idempotent: succeeds when not connected. Reports DISCONNECTED to the

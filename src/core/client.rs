@@ -25,15 +25,13 @@ pub enum ConnectionState {
     Connected,
     /// The last connect failed.
     Failed,
+    /// The session was lost and the client is redialing.
+    Reconnecting,
 }
 
 /// Receives connection state changes on the dispatcher thread.
 pub type StateCallback = Arc<dyn Fn(ConnectionState) + Send + Sync>;
 
-/// QUIC keep-alive: well below the idle timeout so quiet, healthy connections stay up.
-const KEEP_ALIVE: Duration = Duration::from_millis(1000);
-/// QUIC idle timeout: how long a silent relay takes to be declared gone.
-const IDLE_TIMEOUT: Duration = Duration::from_millis(5000);
 /// How long `disconnect` waits for the relay to acknowledge the close.
 const CLOSE_TIMEOUT: Duration = Duration::from_millis(2000);
 
@@ -52,6 +50,8 @@ struct Inner {
     epoch: u64,
     /// Shared so the publish path can check the session without cloning it.
     session: Option<Arc<Session>>,
+    /// Where the last connect went, for reconnecting.
+    url: Option<url::Url>,
     callback: Option<StateCallback>,
     /// Why the client is not connected, once something went wrong.
     last_error: Option<Error>,
@@ -69,6 +69,8 @@ pub struct Client {
     remote: moq_net::origin::Producer,
     gate: Arc<Gate>,
     inner: Mutex<Inner>,
+    /// Mirrors `Inner::state` for tasks that wait for a session (subscribers resuming).
+    state_tx: tokio::sync::watch::Sender<ConnectionState>,
 }
 
 impl Client {
@@ -89,12 +91,14 @@ impl Client {
                 state: ConnectionState::Disconnected,
                 epoch: 0,
                 session: None,
+                url: None,
                 callback: None,
                 last_error: None,
                 broadcasts: HashMap::new(),
                 subscribers: Vec::new(),
                 destroyed: false,
             }),
+            state_tx: tokio::sync::watch::Sender::new(ConnectionState::Disconnected),
         }))
     }
 
@@ -154,10 +158,50 @@ impl Client {
         }
     }
 
+    fn set_state(&self, inner: &mut Inner, state: ConnectionState) {
+        inner.state = state;
+        self.state_tx.send_replace(state);
+    }
+
     /// Connects to `url`, blocking until connected or failed (bounded by the timeout).
     pub fn connect(self: &Arc<Self>, url: &str, callback: Option<StateCallback>) -> Result<()> {
+        let (epoch, url) = self.begin_connect(url, callback)?;
+        let what = format!("connect to {}", config::redact(&url));
+        // The dial bounds itself; the outer bound only guards against one that never returns.
+        let client = self.clone();
+        let result = runtime::run_blocking(&what, self.config.timeout + Duration::from_secs(2), async move {
+            client.establish(epoch, url).await
+        });
+        if let Err(err) = &result {
+            self.connect_failed(epoch, err.clone());
+        }
+        result
+    }
+
+    /// Starts connecting to `url` and returns at once; the outcome arrives through `callback`.
+    pub fn connect_async(self: &Arc<Self>, url: &str, callback: Option<StateCallback>) -> Result<()> {
+        let (epoch, url) = self.begin_connect(url, callback)?;
+        let handle = runtime::handle()?;
+        let client = self.clone();
+        let weak = Arc::downgrade(self);
+        runtime::spawn_supervised(
+            &handle,
+            "the connect task",
+            async move {
+                let _ = client.establish(epoch, url).await;
+            },
+            move |err| {
+                if let Some(client) = weak.upgrade() {
+                    client.connect_failed(epoch, err);
+                }
+            },
+        );
+        Ok(())
+    }
+
+    /// Validates `url`, moves to CONNECTING and reports it; returns the new epoch.
+    fn begin_connect(&self, url: &str, callback: Option<StateCallback>) -> Result<(u64, url::Url)> {
         let url = config::parse_url(url)?;
-        let shown = config::redact(&url);
         let epoch = {
             let mut inner = self.lock();
             if inner.destroyed {
@@ -170,7 +214,7 @@ impl Client {
                         "a connect is already in progress on this client",
                     ))
                 }
-                ConnectionState::Connected => {
+                ConnectionState::Connected | ConnectionState::Reconnecting => {
                     return Err(Error::new(
                         ErrorKind::InvalidState,
                         "the client is already connected; call moq_disconnect first",
@@ -178,61 +222,101 @@ impl Client {
                 }
                 ConnectionState::Disconnected | ConnectionState::Failed => {}
             }
-            inner.state = ConnectionState::Connecting;
+            self.set_state(&mut inner, ConnectionState::Connecting);
             inner.epoch += 1;
             inner.callback = callback.clone();
             inner.last_error = None;
+            inner.url = Some(url.clone());
             inner.epoch
         };
-        self.emit(callback.clone(), ConnectionState::Connecting);
-        tracing::info!(url = %shown, "connecting");
+        self.emit(callback, ConnectionState::Connecting);
+        tracing::info!(url = %config::redact(&url), "connecting");
+        Ok((epoch, url))
+    }
 
-        let timeout = self.config.timeout;
-        let dial = dial(
-            self.config.clone(),
-            self.local.consume(),
-            self.remote.clone(),
-            url,
-            timeout,
-        );
-        // The dial bounds itself and names the URL in its errors; the outer bound only guards
-        // against a dial that never returns.
-        let result = runtime::run_blocking(&format!("connect to {shown}"), timeout + Duration::from_secs(1), dial);
-
-        let mut inner = self.lock();
-        let current = inner.epoch == epoch && inner.state == ConnectionState::Connecting;
-        match result {
-            Ok(session) if current => {
-                inner.state = ConnectionState::Connected;
-                inner.session = Some(session.clone());
-                drop(inner);
-                tracing::info!(url = %shown, version = ?session.version, "connected");
-                self.emit(callback, ConnectionState::Connected);
-                self.watch(epoch, session);
-                Ok(())
-            }
-            Ok(session) => {
-                drop(inner);
-                session.connection.abort(moq_net::Error::Cancel);
-                Err(Error::new(
-                    ErrorKind::Closed,
-                    format!("connect to {shown} was cancelled by moq_disconnect"),
-                ))
-            }
+    /// Dials and, if this connect is still current, becomes CONNECTED.
+    async fn establish(self: Arc<Self>, epoch: u64, url: url::Url) -> Result<()> {
+        let shown = config::redact(&url);
+        let session = match self.dial(url).await {
+            Ok(session) => session,
             Err(err) => {
-                if current {
-                    inner.state = ConnectionState::Failed;
-                    inner.last_error = Some(err.clone());
-                    drop(inner);
-                    tracing::warn!("{err}");
-                    self.emit(callback, ConnectionState::Failed);
+                self.connect_failed(epoch, err.clone());
+                return Err(err);
+            }
+        };
+        let mut inner = self.lock();
+        if inner.epoch != epoch || inner.state != ConnectionState::Connecting {
+            drop(inner);
+            session.connection.abort(moq_net::Error::Cancel);
+            return Err(Error::new(
+                ErrorKind::Closed,
+                format!("connect to {shown} was cancelled by moq_disconnect"),
+            ));
+        }
+        self.set_state(&mut inner, ConnectionState::Connected);
+        inner.session = Some(session.clone());
+        let callback = inner.callback.clone();
+        drop(inner);
+        tracing::info!(url = %shown, version = ?session.version, "connected");
+        self.emit(callback, ConnectionState::Connected);
+        self.watch(epoch, session);
+        Ok(())
+    }
+
+    fn dial(&self, url: url::Url) -> impl std::future::Future<Output = Result<Arc<Session>>> + Send + 'static {
+        dial(self.config.clone(), self.local.consume(), self.remote.clone(), url)
+    }
+
+    /// Records a failed connect (if it is still the current one) and reports FAILED.
+    fn connect_failed(&self, epoch: u64, err: Error) {
+        let mut inner = self.lock();
+        if inner.epoch != epoch || inner.state != ConnectionState::Connecting {
+            return;
+        }
+        self.set_state(&mut inner, ConnectionState::Failed);
+        inner.last_error = Some(err.clone());
+        let callback = inner.callback.clone();
+        drop(inner);
+        tracing::warn!("{err}");
+        self.emit(callback, ConnectionState::Failed);
+    }
+
+    /// The negotiated protocol version of the live session.
+    pub fn protocol_version(&self) -> Option<String> {
+        let inner = self.lock();
+        match inner.state {
+            ConnectionState::Connected => inner.session.as_ref()?.version.map(|v| v.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Waits until the client is connected; fails once it is disconnected, failed or destroyed.
+    pub(crate) async fn wait_connected(&self) -> Result<()> {
+        let mut states = self.state_tx.subscribe();
+        loop {
+            let state = *states.borrow_and_update();
+            match state {
+                ConnectionState::Connected => return Ok(()),
+                ConnectionState::Connecting | ConnectionState::Reconnecting => {}
+                ConnectionState::Disconnected | ConnectionState::Failed => {
+                    return Err(Error::new(ErrorKind::Closed, "the client disconnected"))
                 }
-                Err(err)
+            }
+            if states.changed().await.is_err() {
+                return Err(Error::new(ErrorKind::Closed, "the client was destroyed"));
             }
         }
     }
 
-    /// Watches the session and reports DISCONNECTED when it ends on its own.
+    /// Whether a lost subscription should wait for the session to come back.
+    pub(crate) fn resumable(&self) -> bool {
+        let inner = self.lock();
+        self.config.reconnect
+            && !inner.destroyed
+            && matches!(inner.state, ConnectionState::Connected | ConnectionState::Reconnecting)
+    }
+
+    /// Watches the session and reports when it ends on its own.
     fn watch(self: &Arc<Self>, epoch: u64, session: Arc<Session>) {
         let client = Arc::downgrade(self);
         let on_panic = {
@@ -264,17 +348,65 @@ impl Client {
         );
     }
 
-    fn lost(&self, epoch: u64, reason: Error) {
+    /// The session ended on its own: DISCONNECTED, or RECONNECTING and a redial loop.
+    fn lost(self: &Arc<Self>, epoch: u64, reason: Error) {
         let mut inner = self.lock();
         if inner.epoch != epoch || inner.state != ConnectionState::Connected {
             return;
         }
-        inner.state = ConnectionState::Disconnected;
+        let reconnect = self.config.reconnect && !inner.destroyed;
+        let state = match reconnect {
+            true => ConnectionState::Reconnecting,
+            false => ConnectionState::Disconnected,
+        };
+        self.set_state(&mut inner, state);
         inner.session = None;
         inner.last_error = Some(reason.clone());
         let callback = inner.callback.clone();
         drop(inner);
         tracing::warn!("{reason}");
+        self.emit(callback, state);
+        if reconnect {
+            if let Ok(handle) = runtime::handle() {
+                let weak = Arc::downgrade(self);
+                let restarted = weak.clone();
+                runtime::spawn_supervised(&handle, "the reconnect loop", redial(weak, epoch), move |err| {
+                    if let Some(client) = restarted.upgrade() {
+                        client.give_up(epoch, err);
+                    }
+                });
+            }
+        }
+    }
+
+    /// A redial succeeded: CONNECTED again (if nothing changed meanwhile).
+    fn restored(self: &Arc<Self>, epoch: u64, session: Arc<Session>) {
+        let mut inner = self.lock();
+        if inner.epoch != epoch || inner.state != ConnectionState::Reconnecting {
+            drop(inner);
+            session.connection.abort(moq_net::Error::Cancel);
+            return;
+        }
+        self.set_state(&mut inner, ConnectionState::Connected);
+        inner.session = Some(session.clone());
+        inner.last_error = None;
+        let callback = inner.callback.clone();
+        drop(inner);
+        tracing::info!(version = ?session.version, "reconnected");
+        self.emit(callback, ConnectionState::Connected);
+        self.watch(epoch, session);
+    }
+
+    /// The reconnect loop stopped unexpectedly: DISCONNECTED with the reason.
+    fn give_up(&self, epoch: u64, reason: Error) {
+        let mut inner = self.lock();
+        if inner.epoch != epoch || inner.state != ConnectionState::Reconnecting {
+            return;
+        }
+        self.set_state(&mut inner, ConnectionState::Disconnected);
+        inner.last_error = Some(reason);
+        let callback = inner.callback.clone();
+        drop(inner);
         self.emit(callback, ConnectionState::Disconnected);
     }
 
@@ -284,7 +416,7 @@ impl Client {
         let mut inner = self.lock();
         let was = inner.state;
         inner.epoch += 1;
-        inner.state = ConnectionState::Disconnected;
+        self.set_state(&mut inner, ConnectionState::Disconnected);
         let session = inner.session.take();
         let callback = inner.callback.clone();
         drop(inner);
@@ -298,7 +430,10 @@ impl Client {
                 tracing::debug!("closing the session: {err}");
             }
         }
-        if matches!(was, ConnectionState::Connected | ConnectionState::Connecting) {
+        if matches!(
+            was,
+            ConnectionState::Connected | ConnectionState::Connecting | ConnectionState::Reconnecting
+        ) {
             self.emit(callback, ConnectionState::Disconnected);
         }
     }
@@ -358,19 +493,68 @@ impl Client {
 }
 
 /// Dials `url` once and completes the MoQ handshake within `timeout`.
+/// Redials with exponential backoff and jitter until a session is back, the client is
+/// disconnected or destroyed.
+async fn redial(client: Weak<Client>, epoch: u64) {
+    let Some((mut delay, max)) = client
+        .upgrade()
+        .map(|c| (c.config.reconnect_initial, c.config.reconnect_max))
+    else {
+        return;
+    };
+    loop {
+        tokio::time::sleep(jittered(delay)).await;
+        let Some(current) = client.upgrade() else { return };
+        let url = {
+            let inner = current.lock();
+            if inner.epoch != epoch || inner.state != ConnectionState::Reconnecting {
+                return;
+            }
+            inner.url.clone()
+        };
+        let Some(url) = url else { return };
+        match current.dial(url).await {
+            Ok(session) => return current.restored(epoch, session),
+            Err(err) => {
+                tracing::info!("reconnect attempt failed: {err}");
+                current.lock().last_error = Some(err);
+            }
+        }
+        drop(current);
+        delay = (delay * 2).min(max);
+    }
+}
+
+/// `delay` scaled by a random factor in [0.5, 1.0), so many clients do not redial in lockstep.
+fn jittered(delay: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    let fraction = (hasher.finish() % 1000) as f64 / 2000.0;
+    delay.mul_f64(0.5 + fraction)
+}
+
+/// Dials `url` once and completes the MoQ handshake within the configured timeout.
 async fn dial(
     config: ClientConfig,
     publish: moq_net::origin::Consumer,
     subscribe: moq_net::origin::Producer,
     url: url::Url,
-    timeout: Duration,
 ) -> Result<Arc<Session>> {
+    let timeout = config.timeout;
     let shown = config::redact(&url);
     let mut connect = moq_tokio::connect::Config::default();
     // Our own deadline below is the one that fires (reported as a timeout); moq-tokio's is a
     // backstop.
     connect.timeout = timeout + Duration::from_secs(1);
     connect.once = Some(true);
+    connect.version = config.parsed_versions()?;
+    connect.bind = config.parsed_bind()?;
     connect.tls.insecure = Some(config.tls_insecure_skip_verify);
     if let Some(fingerprint) = &config.tls_fingerprint_sha256 {
         connect.tls.fingerprint = vec![fingerprint.clone()];
@@ -385,8 +569,8 @@ async fn dial(
         connect.tls.root = vec![roots.path.clone()];
     }
     let mut quic = moq_tokio::quic::Config::default();
-    quic.keep_alive = KEEP_ALIVE;
-    quic.idle_timeout = IDLE_TIMEOUT;
+    quic.keep_alive = config.keep_alive;
+    quic.idle_timeout = config.idle_timeout;
     let endpoint = connect.init(quic).map_err(|err| {
         Error::new(
             ErrorKind::ConnectionFailed,

@@ -19,7 +19,17 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(10_000);
 /// Longest configurable timeout.
 pub const MAX_TIMEOUT: Duration = Duration::from_millis(300_000);
 
-/// How a client verifies the relay and how long blocking calls wait.
+/// First reconnect delay unless configured.
+pub const DEFAULT_RECONNECT_INITIAL: Duration = Duration::from_millis(500);
+/// Longest reconnect delay unless configured.
+pub const DEFAULT_RECONNECT_MAX: Duration = Duration::from_millis(10_000);
+/// QUIC keep-alive unless configured: well below the idle timeout so quiet, healthy sessions
+/// stay up.
+pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_millis(1000);
+/// QUIC idle timeout unless configured: how long a silent relay takes to be declared gone.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_millis(5000);
+
+/// How a client verifies the relay, how long blocking calls wait, and how it reconnects.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientConfig {
     /// Bound for `connect`, `subscribe` and announce confirmation.
@@ -30,6 +40,20 @@ pub struct ClientConfig {
     pub tls_fingerprint_sha256: Option<String>,
     /// Skip certificate verification entirely (development only; logged as a warning).
     pub tls_insecure_skip_verify: bool,
+    /// Comma-separated protocol versions to offer; `None` offers every version moq-net speaks.
+    pub versions: Option<String>,
+    /// Redial with backoff when an established session is lost.
+    pub reconnect: bool,
+    /// First reconnect delay (doubled per failed attempt, with jitter).
+    pub reconnect_initial: Duration,
+    /// Longest reconnect delay.
+    pub reconnect_max: Duration,
+    /// Local UDP address to send from; `None` picks one (dual-stack, IPv4 fallback).
+    pub bind: Option<String>,
+    /// QUIC keep-alive interval.
+    pub keep_alive: Duration,
+    /// QUIC idle timeout: a relay silent this long is declared gone.
+    pub idle_timeout: Duration,
 }
 
 impl Default for ClientConfig {
@@ -39,6 +63,13 @@ impl Default for ClientConfig {
             tls_root_ca_pem: None,
             tls_fingerprint_sha256: None,
             tls_insecure_skip_verify: false,
+            versions: None,
+            reconnect: false,
+            reconnect_initial: DEFAULT_RECONNECT_INITIAL,
+            reconnect_max: DEFAULT_RECONNECT_MAX,
+            bind: None,
+            keep_alive: DEFAULT_KEEP_ALIVE,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }
     }
 }
@@ -62,6 +93,33 @@ impl ClientConfig {
         if let Some(pem) = &self.tls_root_ca_pem {
             check_pem(pem)?;
         }
+        zero_means(&mut self.reconnect_initial, DEFAULT_RECONNECT_INITIAL);
+        zero_means(&mut self.reconnect_max, DEFAULT_RECONNECT_MAX);
+        zero_means(&mut self.keep_alive, DEFAULT_KEEP_ALIVE);
+        zero_means(&mut self.idle_timeout, DEFAULT_IDLE_TIMEOUT);
+        if self.reconnect_initial > self.reconnect_max {
+            return Err(Error::invalid_argument(format!(
+                "reconnect_initial_ms ({}) exceeds reconnect_max_ms ({})",
+                self.reconnect_initial.as_millis(),
+                self.reconnect_max.as_millis()
+            )));
+        }
+        if self.keep_alive * 2 > self.idle_timeout {
+            return Err(Error::invalid_argument(format!(
+                "keep_alive_ms ({}) must be at most half of idle_timeout_ms ({}), or quiet healthy sessions drop",
+                self.keep_alive.as_millis(),
+                self.idle_timeout.as_millis()
+            )));
+        }
+        if self.idle_timeout > MAX_TIMEOUT {
+            return Err(Error::invalid_argument(format!(
+                "idle_timeout_ms {} exceeds the maximum of {} ms",
+                self.idle_timeout.as_millis(),
+                MAX_TIMEOUT.as_millis()
+            )));
+        }
+        self.parsed_versions()?;
+        self.parsed_bind()?;
         let trust_count = [
             self.tls_root_ca_pem.is_some(),
             self.tls_fingerprint_sha256.is_some(),
@@ -76,6 +134,43 @@ impl ClientConfig {
             ));
         }
         Ok(self)
+    }
+}
+
+impl ClientConfig {
+    /// The protocol versions to offer; empty means all.
+    pub fn parsed_versions(&self) -> Result<Vec<moq_net::Version>> {
+        let Some(list) = &self.versions else {
+            return Ok(Vec::new());
+        };
+        let mut versions = Vec::new();
+        for name in list.split(',').map(str::trim) {
+            let version: moq_net::Version = name.parse().map_err(|_| {
+                let known: Vec<String> = moq_net::Versions::all().iter().map(|v| v.to_string()).collect();
+                Error::invalid_argument(format!(
+                    "versions names unknown protocol version \"{name}\"; known: {}",
+                    known.join(",")
+                ))
+            })?;
+            if !versions.contains(&version) {
+                versions.push(version);
+            }
+        }
+        Ok(versions)
+    }
+
+    /// The local address to bind, if one was given.
+    pub fn parsed_bind(&self) -> Result<Option<std::net::SocketAddr>> {
+        let Some(bind) = &self.bind else { return Ok(None) };
+        bind.parse()
+            .map(Some)
+            .map_err(|err| Error::invalid_argument(format!("bind_addr \"{bind}\" is not an IP:port address: {err}")))
+    }
+}
+
+fn zero_means(value: &mut Duration, default: Duration) {
+    if value.is_zero() {
+        *value = default;
     }
 }
 

@@ -37,55 +37,19 @@ pub struct Subscriber {
 impl Subscriber {
     /// Subscribes to `track_name` in `namespace` and returns once the publisher confirmed it.
     ///
-    /// Waits (bounded by the client's timeout) for the namespace to be announced.
+    /// Waits (bounded by the client's timeout) for the namespace to be announced. When the
+    /// client reconnects, the subscription is re-established on the new session by itself.
     pub fn new(client: &Arc<Client>, namespace: &str, track_name: &str, callback: DataCallback) -> Result<Arc<Self>> {
         config::check_namespace(namespace)?;
         config::check_name("track_name", track_name)?;
         client.session("subscribing")?;
-        let timeout = client.timeout();
-        let consumer = client.remote().consume();
-        let own = client.own_broadcast(namespace);
-        let (namespace_owned, track_owned) = (namespace.to_string(), track_name.to_string());
-        let establish = async move {
-            let broadcast = match own {
-                Some(broadcast) => broadcast,
-                None => tokio::time::timeout(timeout, consumer.routed_broadcast(namespace_owned.as_str()))
-                    .await
-                    .map_err(|_| {
-                        Error::new(
-                            ErrorKind::NotFound,
-                            format!(
-                                "no publisher announced namespace \"{namespace_owned}\" on the relay within {} ms",
-                                timeout.as_millis()
-                            ),
-                        )
-                    })?
-                    .map_err(|err| error::from_moq(&err, format!("namespace \"{namespace_owned}\"")))?,
-            };
-            let track = broadcast
-                .track(&track_owned)
-                .map_err(|err| error::from_moq(&err, format!("track \"{track_owned}\"")))?;
-            let subscription = moq_net::track::Subscription::default().with_max_age(RETENTION);
-            let context = format!("subscribing to track \"{track_owned}\" in namespace \"{namespace_owned}\"");
-            let groups = track
-                .subscribe(subscription.clone())
-                .await
-                .map_err(|err| error::from_moq(&err, &context))?;
-            let datagrams = track
-                .subscribe(subscription)
-                .await
-                .map_err(|err| error::from_moq(&err, &context))?;
-            // Datagrams already cached were published before the subscription went live: the
-            // track replays them at once, so drain what is ready now and drop it.
-            let mut datagrams = datagrams;
-            let mut replayed = None;
-            while let Ok(Ok(Some(old))) = tokio::time::timeout(Duration::ZERO, datagrams.recv_datagram()).await {
-                replayed = replayed.max(Some(old.sequence));
-            }
-            Ok((groups, datagrams, replayed))
+        let target = Target {
+            client: Arc::downgrade(client),
+            namespace: namespace.to_string(),
+            track: track_name.to_string(),
         };
-        let (groups, datagrams, replayed) =
-            runtime::run_blocking("subscribe", timeout + std::time::Duration::from_secs(1), establish)?;
+        let establish = target.establish(client);
+        let first = runtime::run_blocking("subscribe", client.timeout() + Duration::from_secs(1), establish)?;
 
         let subscriber = Arc::new(Self {
             gate: Gate::new(),
@@ -95,45 +59,19 @@ impl Subscriber {
         });
         client.adopt(&subscriber)?;
 
-        let handle = runtime::handle()?;
-        let window = Arc::new(Semaphore::new(WINDOW));
-        // Objects published after the subscription is live start after the newest group the
-        // relay knew of when it confirmed the subscription.
-        let latest = groups.latest().max(replayed);
-        let mut reorder = Reorder::new(latest.map_or(0, |latest| latest + 1));
-        reorder.mixed = replayed.is_some();
-        let shared = Arc::new(Shared {
-            reorder: Mutex::new(reorder),
-            datagram_seen: Notify::new(),
-        });
-        let on_panic = |subscriber: &Arc<Self>| {
-            let weak = Arc::downgrade(subscriber);
+        let weak = Arc::downgrade(&subscriber);
+        let task = runtime::spawn_supervised(
+            &runtime::handle()?,
+            "the subscription reader",
+            run(Arc::downgrade(&subscriber), target, first, callback),
             move |err: Error| {
                 if let Some(subscriber) = weak.upgrade() {
                     subscriber.end(err);
                 }
-            }
-        };
-        let stream_task = runtime::spawn_supervised(
-            &handle,
-            "the subscription reader",
-            read_groups(
-                Arc::downgrade(&subscriber),
-                groups,
-                shared.clone(),
-                callback.clone(),
-                window.clone(),
-            ),
-            on_panic(&subscriber),
+            },
         );
-        let datagram_task = runtime::spawn_supervised(
-            &handle,
-            "the datagram reader",
-            read_datagrams(Arc::downgrade(&subscriber), datagrams, shared, callback, window),
-            on_panic(&subscriber),
-        );
-        subscriber.lock_tasks().extend([stream_task, datagram_task]);
-        // A reader may have ended before its handle was stored.
+        subscriber.lock_tasks().push(task);
+        // The reader may have ended before its handle was stored.
         if !subscriber.is_subscribed() {
             for task in subscriber.lock_tasks().drain(..) {
                 task.abort();
@@ -300,15 +238,148 @@ struct Shared {
     datagram_seen: Notify,
 }
 
-async fn read_groups(
-    subscriber: std::sync::Weak<Subscriber>,
-    mut track: moq_net::track::Subscriber,
-    shared: Arc<Shared>,
-    callback: DataCallback,
-    window: Arc<Semaphore>,
-) {
+/// What a subscription reads: one track of one namespace, through one client.
+struct Target {
+    client: std::sync::Weak<Client>,
+    namespace: String,
+    track: String,
+}
+
+/// A live subscription on one session: the group and datagram cursors and where to start.
+struct Live {
+    groups: moq_net::track::Subscriber,
+    datagrams: moq_net::track::Subscriber,
+    reorder: Reorder,
+}
+
+impl Target {
+    /// Subscribes on the client's current session.
+    fn establish(&self, client: &Arc<Client>) -> impl std::future::Future<Output = Result<Live>> + Send + 'static {
+        let timeout = client.timeout();
+        let consumer = client.remote().consume();
+        let own = client.own_broadcast(&self.namespace);
+        let (namespace, track) = (self.namespace.clone(), self.track.clone());
+        async move {
+            let broadcast = match own {
+                Some(broadcast) => broadcast,
+                None => tokio::time::timeout(timeout, consumer.routed_broadcast(namespace.as_str()))
+                    .await
+                    .map_err(|_| {
+                        Error::new(
+                            ErrorKind::NotFound,
+                            format!(
+                                "no publisher announced namespace \"{namespace}\" on the relay within {} ms",
+                                timeout.as_millis()
+                            ),
+                        )
+                    })?
+                    .map_err(|err| error::from_moq(&err, format!("namespace \"{namespace}\"")))?,
+            };
+            let consumer = broadcast
+                .track(&track)
+                .map_err(|err| error::from_moq(&err, format!("track \"{track}\"")))?;
+            let subscription = moq_net::track::Subscription::default().with_max_age(RETENTION);
+            let context = format!("subscribing to track \"{track}\" in namespace \"{namespace}\"");
+            let groups = consumer
+                .subscribe(subscription.clone())
+                .await
+                .map_err(|err| error::from_moq(&err, &context))?;
+            let mut datagrams = consumer
+                .subscribe(subscription)
+                .await
+                .map_err(|err| error::from_moq(&err, &context))?;
+            // Datagrams already cached were published before the subscription went live: the
+            // track replays them at once, so drain what is ready now and drop it.
+            let mut replayed = None;
+            while let Ok(Ok(Some(old))) = tokio::time::timeout(Duration::ZERO, datagrams.recv_datagram()).await {
+                replayed = replayed.max(Some(old.sequence));
+            }
+            // Objects published after the subscription is live start after the newest
+            // sequence the relay knew of when it confirmed the subscription.
+            let latest = groups.latest().max(replayed);
+            let mut reorder = Reorder::new(latest.map_or(0, |latest| latest + 1));
+            reorder.mixed = replayed.is_some();
+            Ok(Live {
+                groups,
+                datagrams,
+                reorder,
+            })
+        }
+    }
+}
+
+/// How one session's reading ended.
+enum Outcome {
+    /// The subscriber is gone or stopped: nothing more to do.
+    Stopped,
+    /// The publisher ended the track.
+    Ended(Error),
+    /// The subscription failed (often: the session was lost).
+    Failed(Error),
+}
+
+/// Delay between attempts to re-subscribe after a reconnect while the publisher is not back.
+const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(500);
+
+/// Reads the subscription, and after a reconnect subscribes again on the new session.
+async fn run(subscriber: std::sync::Weak<Subscriber>, target: Target, first: Live, callback: DataCallback) {
     crate::inject::check("task:subscriber");
+    let window = Arc::new(Semaphore::new(WINDOW));
+    let mut live = Some(first);
     let reason = loop {
+        let current = match live.take() {
+            Some(current) => current,
+            None => {
+                let Some(client) = target.client.upgrade() else { return };
+                if let Err(err) = client.wait_connected().await {
+                    break err;
+                }
+                match target.establish(&client).await {
+                    Ok(current) => current,
+                    Err(err) if client.resumable() => {
+                        tracing::debug!("re-subscribing after a reconnect: {err}");
+                        drop(client);
+                        tokio::time::sleep(RESUBSCRIBE_DELAY).await;
+                        continue;
+                    }
+                    Err(err) => break err,
+                }
+            }
+        };
+        let shared = Shared {
+            reorder: Mutex::new(current.reorder),
+            datagram_seen: Notify::new(),
+        };
+        let outcome = tokio::select! {
+            outcome = read_groups(&subscriber, current.groups, &shared, &callback, &window) => outcome,
+            outcome = read_datagrams(&subscriber, current.datagrams, &shared, &callback, &window) => outcome,
+        };
+        match outcome {
+            Outcome::Stopped => return,
+            Outcome::Ended(reason) => break reason,
+            Outcome::Failed(reason) => {
+                let resumable = target.client.upgrade().is_some_and(|client| client.resumable());
+                if !resumable {
+                    break reason;
+                }
+                tracing::info!("subscription interrupted, resuming after reconnect: {reason}");
+            }
+        }
+    };
+    if let Some(subscriber) = subscriber.upgrade() {
+        subscriber.end(reason);
+    }
+}
+
+/// Reads groups until the track ends or fails, delivering stream objects in sequence order.
+async fn read_groups(
+    subscriber: &std::sync::Weak<Subscriber>,
+    mut track: moq_net::track::Subscriber,
+    shared: &Shared,
+    callback: &DataCallback,
+    window: &Arc<Semaphore>,
+) -> Outcome {
+    loop {
         let deadline = shared.reorder.lock().unwrap_or_else(PoisonError::into_inner).deadline();
         let gap_timer = async {
             match deadline {
@@ -333,8 +404,8 @@ async fn read_groups(
                     }
                     shared.reorder.lock().unwrap_or_else(PoisonError::into_inner).group(sequence, frames);
                 }
-                Ok(None) => break Error::new(ErrorKind::Closed, "the publisher ended the track"),
-                Err(err) => break error::from_moq(&err, "the subscription failed"),
+                Ok(None) => return Outcome::Ended(Error::new(ErrorKind::Closed, "the publisher ended the track")),
+                Err(err) => return Outcome::Failed(error::from_moq(&err, "the subscription failed")),
             },
             _ = shared.datagram_seen.notified() => {}
             _ = gap_timer => {}
@@ -346,51 +417,58 @@ async fn read_groups(
             .ready(Instant::now());
         for payload in ready {
             let Ok(permit) = window.clone().acquire_owned().await else {
-                return;
+                return Outcome::Stopped;
             };
-            let Some(subscriber) = subscriber.upgrade() else { return };
-            if !subscriber.deliver(&callback, payload, permit) {
-                return;
+            if !deliver(subscriber, callback, payload, permit) {
+                return Outcome::Stopped;
             }
         }
-    };
-    if let Some(subscriber) = subscriber.upgrade() {
-        subscriber.end(reason);
     }
 }
 
+/// Reads datagrams (best-effort: dropped while the callback is [`WINDOW`] objects behind).
+/// Never ends on its own: the group reader reports how the track ended.
 async fn read_datagrams(
-    subscriber: std::sync::Weak<Subscriber>,
+    subscriber: &std::sync::Weak<Subscriber>,
     mut track: moq_net::track::Subscriber,
-    shared: Arc<Shared>,
-    callback: DataCallback,
-    window: Arc<Semaphore>,
-) {
-    loop {
-        match track.recv_datagram().await {
-            Ok(Some(datagram)) => {
-                shared
-                    .reorder
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .datagram(datagram.sequence);
-                shared.datagram_seen.notify_one();
-                let Some(subscriber) = subscriber.upgrade() else { return };
-                match window.clone().try_acquire_owned() {
-                    Ok(permit) => {
-                        if !subscriber.deliver(&callback, datagram.payload, permit) {
-                            return;
-                        }
-                    }
-                    Err(_) => tracing::debug!("datagram dropped: the callback is {WINDOW} objects behind"),
+    shared: &Shared,
+    callback: &DataCallback,
+    window: &Arc<Semaphore>,
+) -> Outcome {
+    while let Ok(Some(datagram)) = track.recv_datagram().await {
+        let current = shared
+            .reorder
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .datagram(datagram.sequence);
+        shared.datagram_seen.notify_one();
+        if !current {
+            continue;
+        }
+        match window.clone().try_acquire_owned() {
+            Ok(permit) => {
+                if !deliver(subscriber, callback, datagram.payload, permit) {
+                    return Outcome::Stopped;
                 }
             }
-            // The group reader reports how the track ended.
-            Ok(None) | Err(_) => return,
+            Err(_) => tracing::debug!("datagram dropped: the callback is {WINDOW} objects behind"),
         }
     }
+    std::future::pending().await
 }
 
+/// Queues `payload` for the subscriber's callback; false once the subscriber is gone.
+fn deliver(
+    subscriber: &std::sync::Weak<Subscriber>,
+    callback: &DataCallback,
+    payload: Bytes,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> bool {
+    match subscriber.upgrade() {
+        Some(subscriber) => subscriber.deliver(callback, payload, permit),
+        None => false,
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

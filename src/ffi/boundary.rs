@@ -227,6 +227,36 @@ pub(crate) unsafe fn bytes_arg<'a>(param: &str, data: *const u8, len: usize) -> 
     Ok(unsafe { std::slice::from_raw_parts(data, len) })
 }
 
+/// Copies `text` and a NUL terminator into the caller's buffer `buf` of `len` bytes.
+///
+/// # Safety
+/// `buf` is NULL (only with `len` 0) or points to `len` writable bytes.
+pub(crate) unsafe fn copy_out(param: &str, buf: *mut c_char, len: usize, text: &str) -> Result<()> {
+    if buf.is_null() && len > 0 {
+        return Err(Error::invalid_argument(format!(
+            "{param} is NULL but its length is {len}"
+        )));
+    }
+    let needed = text.len() + 1;
+    if len < needed {
+        if len > 0 {
+            // SAFETY: `buf` has at least one writable byte.
+            unsafe { *buf = 0 };
+        }
+        return Err(Error::new(
+            ErrorKind::BufferTooSmall,
+            format!("{param} holds {len} bytes; {needed} are needed"),
+        ));
+    }
+    // SAFETY: `buf` has `len >= text.len() + 1` writable bytes and cannot overlap `text`, which
+    // the library owns.
+    unsafe {
+        std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), text.len());
+        *buf.add(text.len()) = 0;
+    }
+    Ok(())
+}
+
 /// Looks up a live object by the C pointer the caller holds.
 pub(crate) fn lookup<T, H>(registry: &Registry<T>, ptr: *const H) -> Result<Arc<T>> {
     registry.get(handle_of(ptr))

@@ -15,7 +15,20 @@ fn state_of(state: ConnectionState) -> MoqConnectionState {
         ConnectionState::Connecting => MoqConnectionState::MOQ_STATE_CONNECTING,
         ConnectionState::Connected => MoqConnectionState::MOQ_STATE_CONNECTED,
         ConnectionState::Failed => MoqConnectionState::MOQ_STATE_FAILED,
+        ConnectionState::Reconnecting => MoqConnectionState::MOQ_STATE_RECONNECTING,
     }
+}
+
+/// Wraps a C connection callback for the core.
+fn state_callback(callback: MoqConnectionCallback, user_data: *mut std::ffi::c_void) -> Option<StateCallback> {
+    let user_data = UserData(user_data);
+    callback.map(|function| {
+        Arc::new(move |state: ConnectionState| {
+            let user_data = user_data;
+            // SAFETY: the caller registered `function` and `user_data` for exactly this use.
+            unsafe { function(user_data.0, state_of(state)) }
+        }) as StateCallback
+    })
 }
 
 fn register(client: Arc<Client>) -> *mut MoqClient {
@@ -56,7 +69,7 @@ pub unsafe extern "C" fn moq_client_create_ex(config: *const MoqClientConfig) ->
 }
 
 /// Sizes of every released `MoqClientConfig` layout, oldest first.
-const KNOWN_CONFIG_SIZES: [usize; 1] = [std::mem::size_of::<MoqClientConfig>()];
+const KNOWN_CONFIG_SIZES: [usize; 2] = [CLIENT_CONFIG_SIZE_V1, std::mem::size_of::<MoqClientConfig>()];
 
 /// # Safety
 /// As for [`moq_client_create_ex`].
@@ -83,11 +96,23 @@ unsafe fn read_config(config: *const MoqClientConfig) -> Result<ClientConfig> {
     let pem = unsafe { opt_str_arg("config->tls_root_ca_pem", raw.tls_root_ca_pem, MOQ_MAX_PEM_LEN) }?;
     // SAFETY: as above.
     let fingerprint = unsafe { opt_str_arg("config->tls_fingerprint_sha256", raw.tls_fingerprint_sha256, 256) }?;
+    // SAFETY: as above (zero, i.e. NULL, for an older, smaller struct).
+    let versions = unsafe { opt_str_arg("config->versions", raw.versions, 4096) }?;
+    // SAFETY: as above.
+    let bind = unsafe { opt_str_arg("config->bind_addr", raw.bind_addr, 256) }?;
+    let millis = |value: u32| Duration::from_millis(u64::from(value));
     Ok(ClientConfig {
-        timeout: Duration::from_millis(u64::from(raw.connect_timeout_ms)),
+        timeout: millis(raw.connect_timeout_ms),
         tls_root_ca_pem: pem.map(str::to_string),
         tls_fingerprint_sha256: fingerprint.map(str::to_string),
         tls_insecure_skip_verify: raw.tls_insecure_skip_verify != 0,
+        versions: versions.map(str::to_string),
+        reconnect: raw.reconnect != 0,
+        reconnect_initial: millis(raw.reconnect_initial_ms),
+        reconnect_max: millis(raw.reconnect_max_ms),
+        bind: bind.map(str::to_string),
+        keep_alive: millis(raw.keep_alive_ms),
+        idle_timeout: millis(raw.idle_timeout_ms),
     })
 }
 
@@ -110,7 +135,8 @@ pub extern "C" fn moq_client_destroy(client: *mut MoqClient) {
 }
 
 /// Connects to a relay and blocks until connected or failed, at most the configured timeout
-/// (10 s by default). Safe to call from any thread, including from inside a callback.
+/// (10 s by default). Safe to call from any thread, including from inside a callback. See
+/// `moq_connect_async` for the non-blocking variant (same events).
 ///
 /// `url`: `https://host:port/path` (WebTransport), `moqt://` or `moql://` (raw QUIC), or
 /// `http://` (development: fetches and pins the relay's self-signed fingerprint). `callback`
@@ -138,15 +164,77 @@ pub unsafe extern "C" fn moq_connect(
         let client = lookup(&CLIENTS, client)?;
         // SAFETY: `url` is NULL or NUL-terminated per this function's contract.
         let url = unsafe { str_arg("url", url, MOQ_MAX_URL_LEN) }?;
-        let user_data = UserData(user_data);
-        let callback: Option<StateCallback> = callback.map(|function| {
-            Arc::new(move |state: ConnectionState| {
-                let user_data = user_data;
-                // SAFETY: the caller registered `function` and `user_data` for exactly this use.
-                unsafe { function(user_data.0, state_of(state)) }
-            }) as StateCallback
-        });
-        client.connect(url, callback)?;
+        client.connect(url, state_callback(callback, user_data))?;
+        Ok(ok())
+    })
+}
+
+/// Starts connecting to a relay and returns at once (never blocks on the network); progress
+/// arrives through `callback` on the library's callback thread: CONNECTING, then CONNECTED or
+/// FAILED (after at most the configured timeout), later DISCONNECTED or RECONNECTING.
+///
+/// Arguments, callback and `user_data` rules as for `moq_connect`. Errors returned here are
+/// only the immediate ones: INVALID_ARGUMENT (url), INVALID_STATE, INVALID_HANDLE; dial
+/// failures are reported as FAILED, with the reason in `moq_client_last_error`.
+///
+/// # Safety
+/// As for `moq_connect`.
+#[no_mangle]
+pub unsafe extern "C" fn moq_connect_async(
+    client: *mut MoqClient,
+    url: *const c_char,
+    callback: MoqConnectionCallback,
+    user_data: *mut std::ffi::c_void,
+) -> MoqResult {
+    enter("moq_connect_async", || {
+        let client = lookup(&CLIENTS, client)?;
+        // SAFETY: `url` is NULL or NUL-terminated per this function's contract.
+        let url = unsafe { str_arg("url", url, MOQ_MAX_URL_LEN) }?;
+        client.connect_async(url, state_callback(callback, user_data))?;
+        Ok(ok())
+    })
+}
+
+/// Copies why the client's last state change happened (the connect failure, or why the
+/// session was lost) into `buf` as a NUL-terminated string; an empty string if nothing went
+/// wrong. MOQ_ERROR_BUFFER_TOO_SMALL (nothing written but a terminator, when `len` > 0) if it
+/// does not fit, with the needed size in the message. Never blocks.
+///
+/// # Safety
+/// `buf` is NULL (only with `len` 0) or points to `len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn moq_client_last_error(client: *const MoqClient, buf: *mut c_char, len: usize) -> MoqResult {
+    enter("moq_client_last_error", || {
+        let client = lookup(&CLIENTS, client)?;
+        let reason = client
+            .last_error()
+            .map(|err| err.message().to_string())
+            .unwrap_or_default();
+        // SAFETY: forwarded from this function's contract.
+        unsafe { boundary::copy_out("buf", buf, len, &reason) }?;
+        Ok(ok())
+    })
+}
+
+/// Copies the negotiated protocol version (e.g. `"moq-lite-05"`) into `buf` as a
+/// NUL-terminated string. MOQ_ERROR_NOT_CONNECTED when no session is live;
+/// MOQ_ERROR_BUFFER_TOO_SMALL if it does not fit. Never blocks.
+///
+/// # Safety
+/// `buf` is NULL (only with `len` 0) or points to `len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn moq_client_protocol_version(
+    client: *const MoqClient,
+    buf: *mut c_char,
+    len: usize,
+) -> MoqResult {
+    enter("moq_client_protocol_version", || {
+        let client = lookup(&CLIENTS, client)?;
+        let version = client
+            .protocol_version()
+            .ok_or_else(|| Error::not_connected("moq_client_protocol_version"))?;
+        // SAFETY: forwarded from this function's contract.
+        unsafe { boundary::copy_out("buf", buf, len, &version) }?;
         Ok(ok())
     })
 }

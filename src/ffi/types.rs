@@ -62,6 +62,9 @@ pub enum MoqConnectionState {
     MOQ_STATE_CONNECTED = 2,
     /// The connect failed; `moq_last_error` / the connect result says why.
     MOQ_STATE_FAILED = 3,
+    /// The session was lost and the client is redialing (`MoqClientConfig.reconnect`);
+    /// CONNECTED follows when it is back, with announces, publishers and subscribers restored.
+    MOQ_STATE_RECONNECTING = 4,
 }
 
 /// How an object travels: `MOQ_DELIVERY_DATAGRAM` or `MOQ_DELIVERY_STREAM`.
@@ -112,6 +115,23 @@ pub struct MoqClientConfig {
     /// Disable certificate verification (development only; logged as a warning). At most one
     /// of the three TLS settings may be set.
     pub tls_insecure_skip_verify: bool,
+    /// Comma-separated protocol versions to offer, e.g. `"moq-lite-05,moq-transport-14"`;
+    /// NULL = every version the library speaks (see `moq_version`). Unknown names are
+    /// MOQ_ERROR_INVALID_ARGUMENT. Copied.
+    pub versions: *const c_char,
+    /// Redial with exponential backoff and jitter when an established session is lost
+    /// (RECONNECTING, then CONNECTED again); announces, publishers and subscribers are restored.
+    pub reconnect: bool,
+    /// First reconnect delay; 0 = 500 ms.
+    pub reconnect_initial_ms: u32,
+    /// Longest reconnect delay; 0 = 10000 ms.
+    pub reconnect_max_ms: u32,
+    /// Local UDP address (`IP:port`) to send from; NULL = automatic. Copied.
+    pub bind_addr: *const c_char,
+    /// QUIC keep-alive interval; 0 = 1000 ms. At most half of `idle_timeout_ms`.
+    pub keep_alive_ms: u32,
+    /// A relay silent this long is declared gone (DISCONNECTED or RECONNECTING); 0 = 5000 ms.
+    pub idle_timeout_ms: u32,
 }
 
 /// The same layout as [`MoqClientConfig`] with the bool read as a byte: C may store any value
@@ -123,10 +143,23 @@ pub(crate) struct RawClientConfig {
     pub tls_root_ca_pem: *const c_char,
     pub tls_fingerprint_sha256: *const c_char,
     pub tls_insecure_skip_verify: u8,
+    pub versions: *const c_char,
+    pub reconnect: u8,
+    pub reconnect_initial_ms: u32,
+    pub reconnect_max_ms: u32,
+    pub bind_addr: *const c_char,
+    pub keep_alive_ms: u32,
+    pub idle_timeout_ms: u32,
 }
 
 const _: () = assert!(std::mem::size_of::<RawClientConfig>() == std::mem::size_of::<MoqClientConfig>());
 const _: () = assert!(std::mem::align_of::<RawClientConfig>() == std::mem::align_of::<MoqClientConfig>());
+const _: () = assert!(
+    std::mem::offset_of!(RawClientConfig, idle_timeout_ms) == std::mem::offset_of!(MoqClientConfig, idle_timeout_ms)
+);
+
+/// `sizeof(MoqClientConfig)` of the first release (fields up to `tls_insecure_skip_verify`).
+pub(crate) const CLIENT_CONFIG_SIZE_V1: usize = std::mem::offset_of!(MoqClientConfig, versions);
 
 /// A client connection to a relay (opaque; used through pointers only).
 pub struct MoqClient {

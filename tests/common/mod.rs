@@ -80,6 +80,7 @@ pub fn config_pinned(fingerprint: &CString, timeout_ms: u32) -> MoqClientConfig 
         tls_root_ca_pem: std::ptr::null(),
         tls_fingerprint_sha256: fingerprint.as_ptr(),
         tls_insecure_skip_verify: false,
+        ..config_zeroed()
     }
 }
 
@@ -228,5 +229,282 @@ pub fn config_plain(timeout_ms: u32) -> MoqClientConfig {
         tls_root_ca_pem: std::ptr::null(),
         tls_fingerprint_sha256: std::ptr::null(),
         tls_insecure_skip_verify: false,
+        ..config_zeroed()
     }
+}
+
+// ── External relay process ──────────────────────────────────────────────────────────────────
+
+/// Where the standalone `moq-relay` binary is: `$MOQ_RELAY_BIN`, else
+/// `$MOQ_RELAY_ROOT/bin/moq-relay`, else `$HOME/.cache/moq-ffi/moq-relay-0.17.10/bin/moq-relay`
+/// (what `scripts/install-moq-relay.sh` installs).
+pub fn moq_relay_bin() -> std::path::PathBuf {
+    if let Some(bin) = std::env::var_os("MOQ_RELAY_BIN") {
+        return bin.into();
+    }
+    let root = match std::env::var_os("MOQ_RELAY_ROOT") {
+        Some(root) => std::path::PathBuf::from(root),
+        None => {
+            let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+            std::path::PathBuf::from(home).join(".cache/moq-ffi/moq-relay-0.17.10")
+        }
+    };
+    root.join("bin/moq-relay")
+}
+
+/// A free loopback UDP port (bound, read, released; the relay binds it right after).
+pub fn free_udp_port() -> u16 {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket on loopback");
+    socket.local_addr().unwrap().port()
+}
+
+/// A free loopback TCP port.
+pub fn free_tcp_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a TCP socket on loopback");
+    listener.local_addr().unwrap().port()
+}
+
+/// `GET path` over plain HTTP/1.0 on loopback, bounded by `timeout`; returns the body of a 200.
+pub fn http_get(port: u16, path: &str, timeout: Duration) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|err| format!("connect: {err}"))?;
+    stream.set_read_timeout(Some(timeout)).map_err(|err| err.to_string())?;
+    stream.set_write_timeout(Some(timeout)).map_err(|err| err.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|err| format!("send: {err}"))?;
+    let mut response = Vec::new();
+    stream
+        .take(1 << 20)
+        .read_to_end(&mut response)
+        .map_err(|err| format!("read: {err}"))?;
+    let response = String::from_utf8_lossy(&response);
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("malformed response: {response:?}"))?;
+    let status = head.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) != Some("200") {
+        return Err(format!("status \"{status}\""));
+    }
+    Ok(body.to_string())
+}
+
+static RELAY_LOG_COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The real `moq-relay` binary running as a child process on loopback, with a generated
+/// self-signed certificate (a new one on every start), anonymous publish/subscribe and an HTTP
+/// listener serving `/certificate.sha256`.
+///
+/// The child is SIGKILLed when this value drops (also while a failing test unwinds) and, on
+/// Linux, when the thread that started it exits (`PR_SET_PDEATHSIG`), so no relay outlives its
+/// test even if the test binary itself is killed. Ports come from the kernel: parallel-safe.
+pub struct ExternalRelay {
+    bin: std::path::PathBuf,
+    child: Option<std::process::Child>,
+    /// UDP port of the QUIC listener (kept across `restart`).
+    pub port: u16,
+    /// TCP port of the plain-HTTP listener (`/certificate.sha256`).
+    pub http_port: u16,
+    /// Hex SHA-256 of the certificate the current process serves.
+    pub fingerprint: String,
+    /// The relay's stdout and stderr (removed on drop unless the test is failing).
+    pub log: std::path::PathBuf,
+    /// How many times the process was started.
+    pub starts: usize,
+}
+
+/// How long a relay start may take before the harness gives up.
+pub const RELAY_START_TIMEOUT: Duration = Duration::from_secs(20);
+
+impl ExternalRelay {
+    /// Starts the relay on free loopback ports. Panics (failing the test) if the binary is
+    /// missing: run `scripts/install-moq-relay.sh`.
+    pub fn start() -> Self {
+        let bin = moq_relay_bin();
+        assert!(
+            bin.is_file(),
+            "moq-relay binary not found at {}: run scripts/install-moq-relay.sh (or set MOQ_RELAY_BIN / MOQ_RELAY_ROOT)",
+            bin.display()
+        );
+        let n = RELAY_LOG_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = std::env::temp_dir().join(format!("moq-ffi-relay-{}-{n}.log", std::process::id()));
+        let mut relay = Self {
+            bin,
+            child: None,
+            port: 0,
+            http_port: 0,
+            fingerprint: String::new(),
+            log,
+            starts: 0,
+        };
+        // Another process may take a probed port before the relay binds it: retry with new ones.
+        let mut errors = Vec::new();
+        for _ in 0..3 {
+            relay.port = free_udp_port();
+            relay.http_port = free_tcp_port();
+            match relay.launch() {
+                Ok(()) => return relay,
+                Err(err) => errors.push(err),
+            }
+        }
+        panic!("moq-relay did not start: {}", errors.join("; "));
+    }
+
+    /// `https://127.0.0.1:PORT` (WebTransport) or `moqt://…` (raw QUIC), etc.
+    pub fn url(&self, scheme: &str) -> String {
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// Process id of the running relay, if any.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|child| child.id())
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        match &mut self.child {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// `kill -9` the relay and reap it. No-op if it is not running.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill(); // SIGKILL
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the relay (if running) and starts a new process on the same QUIC port. The new
+    /// process has a new certificate: `fingerprint` is updated. The HTTP port is reused when
+    /// possible, otherwise a fresh one is taken.
+    pub fn restart(&mut self) {
+        self.kill();
+        let mut errors = Vec::new();
+        for attempt in 0..3 {
+            if attempt > 0 {
+                self.http_port = free_tcp_port();
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            match self.launch() {
+                Ok(()) => return,
+                Err(err) => errors.push(err),
+            }
+        }
+        panic!(
+            "moq-relay did not restart on UDP port {}: {}",
+            self.port,
+            errors.join("; ")
+        );
+    }
+
+    /// Last lines of the relay's log, for failure messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Spawns the process on `self.port` / `self.http_port` and waits (bounded) until it serves
+    /// its certificate fingerprint.
+    fn launch(&mut self) -> Result<(), String> {
+        use std::process::{Command, Stdio};
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(|err| format!("open {}: {err}", self.log.display()))?;
+        let log_err = log.try_clone().map_err(|err| err.to_string())?;
+        let mut command = Command::new(&self.bin);
+        command
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--listen-tls-generate")
+            .arg("localhost")
+            .arg("--auth-public")
+            .arg("**")
+            .arg("--web-http-listen")
+            .arg(format!("127.0.0.1:{}", self.http_port))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err);
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::process::CommandExt;
+            extern "C" {
+                fn prctl(option: std::ffi::c_int, ...) -> std::ffi::c_int;
+            }
+            const PR_SET_PDEATHSIG: std::ffi::c_int = 1;
+            const SIGKILL: std::ffi::c_ulong = 9;
+            // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+            unsafe {
+                command.pre_exec(|| {
+                    prctl(PR_SET_PDEATHSIG, SIGKILL);
+                    Ok(())
+                });
+            }
+        }
+        let child = command
+            .spawn()
+            .map_err(|err| format!("spawn {}: {err}", self.bin.display()))?;
+        self.child = Some(child);
+        self.starts += 1;
+
+        let deadline = Instant::now() + RELAY_START_TIMEOUT;
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut().and_then(|child| child.try_wait().ok().flatten()) {
+                self.child = None;
+                return Err(format!(
+                    "moq-relay exited with {status} (ports udp {} / tcp {}); log {}:\n{}",
+                    self.port,
+                    self.http_port,
+                    self.log.display(),
+                    self.log_tail(20)
+                ));
+            }
+            match http_get(self.http_port, "/certificate.sha256", Duration::from_millis(500)) {
+                Ok(body) => {
+                    let fingerprint = body.trim().to_string();
+                    if fingerprint.len() == 64 && fingerprint.chars().all(|c| c.is_ascii_hexdigit()) {
+                        self.fingerprint = fingerprint;
+                        return Ok(());
+                    }
+                    last = format!("unexpected fingerprint {fingerprint:?}");
+                }
+                Err(err) => last = err,
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill();
+        Err(format!(
+            "moq-relay did not serve /certificate.sha256 on 127.0.0.1:{} within {RELAY_START_TIMEOUT:?} ({last}); log {}:\n{}",
+            self.http_port,
+            self.log.display(),
+            self.log_tail(20)
+        ))
+    }
+}
+
+impl Drop for ExternalRelay {
+    fn drop(&mut self) {
+        self.kill();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        } else {
+            eprintln!("moq-relay log kept at {}", self.log.display());
+        }
+    }
+}
+
+/// A zero-initialised config (every newer field at its default) with `struct_size` set.
+pub fn config_zeroed() -> MoqClientConfig {
+    // SAFETY: every field is an integer, a bool or a raw pointer; all-zero is valid for each
+    // (0, false, NULL) and is the documented "default" value.
+    let mut config: MoqClientConfig = unsafe { std::mem::zeroed() };
+    config.struct_size = std::mem::size_of::<MoqClientConfig>() as u32;
+    config
 }

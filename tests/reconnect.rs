@@ -1,0 +1,282 @@
+//! Connection state machine: non-blocking connect, reconnect after the relay comes back with
+//! publishers and subscribers restored, version selection and the negotiated version.
+
+mod common;
+use common::*;
+use moq_ffi::ffi::*;
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn reconnecting_config(versions: Option<&std::ffi::CString>) -> MoqClientConfig {
+    MoqClientConfig {
+        // The restarted embedded relay has a new self-signed certificate, so this test cannot pin.
+        tls_insecure_skip_verify: true,
+        reconnect: true,
+        reconnect_initial_ms: 100,
+        reconnect_max_ms: 1000,
+        keep_alive_ms: 500,
+        idle_timeout_ms: 2000,
+        versions: versions.map_or(std::ptr::null(), |v| v.as_ptr()),
+        ..config_plain(5000)
+    }
+}
+
+fn port_of(url: &str) -> u16 {
+    url.rsplit(':').next().unwrap().trim_end_matches('/').parse().unwrap()
+}
+
+fn relay_on(port: u16) -> *mut MoqRelay {
+    // The port was just released by the previous relay; retry briefly while the OS frees it.
+    let bind = cstr(&format!("127.0.0.1:{port}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let relay = unsafe { moq_relay_start(bind.as_ptr()) };
+        if !relay.is_null() || Instant::now() > deadline {
+            assert!(!relay.is_null(), "relay restart on {port}: {}", last_error());
+            return relay;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn reconnect_restores_publishers_and_subscribers() {
+    let relay = unsafe { moq_relay_start(cstr("127.0.0.1:0").as_ptr()) };
+    assert!(!relay.is_null(), "{}", last_error());
+    let url = text(moq_relay_url(relay));
+    let port = port_of(&url);
+    let config = reconnecting_config(None);
+    let (pub_states, sub_states) = (kept(Arc::new(States::default())), kept(Arc::new(States::default())));
+    let pub_client = unsafe { moq_client_create_ex(&config) };
+    let sub_client = unsafe { moq_client_create_ex(&config) };
+    for (client, states) in [(pub_client, &pub_states), (sub_client, &sub_states)] {
+        assert_ok(unsafe {
+            moq_connect(
+                client,
+                cstr(&url).as_ptr(),
+                Some(states_callback),
+                Arc::as_ptr(states) as *mut c_void,
+            )
+        });
+    }
+    let publisher = publisher(pub_client, "rc", "t");
+    let inbox = kept(Inbox::new());
+    let subscriber = subscribe(sub_client, "rc", "t", &inbox);
+    for i in 0..10u32 {
+        assert_eq!(
+            publish(publisher, &i.to_be_bytes(), MOQ_DELIVERY_STREAM).0,
+            MoqResultCode::MOQ_OK
+        );
+    }
+    assert_eq!(inbox.wait_for(10, Duration::from_secs(10)), 10);
+
+    let stopped = Instant::now();
+    moq_relay_stop(relay);
+    for states in [&pub_states, &sub_states] {
+        assert!(
+            states.wait_for(MoqConnectionState::MOQ_STATE_RECONNECTING, Duration::from_secs(5)),
+            "no RECONNECTING: {:?}",
+            states.snapshot()
+        );
+    }
+    eprintln!("RECONNECTING after {:?}", stopped.elapsed());
+    assert!(!moq_is_connected(pub_client));
+    let (code, message) = publish(publisher, b"lost", MOQ_DELIVERY_STREAM);
+    assert_eq!(code, MoqResultCode::MOQ_ERROR_NOT_CONNECTED, "{message}");
+    assert!(
+        moq_is_subscribed(subscriber),
+        "a subscription waits through a reconnect"
+    );
+
+    let relay = relay_on(port);
+    let restarted = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(15), || moq_is_connected(pub_client)
+            && moq_is_connected(sub_client)),
+        "clients did not reconnect: {:?} / {:?}",
+        pub_states.snapshot(),
+        sub_states.snapshot()
+    );
+    eprintln!("CONNECTED again {:?} after the relay restarted", restarted.elapsed());
+    // The subscription resumes by itself once the publisher's announce is back.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut sent = 0u32;
+    while inbox.len() < 15 && Instant::now() < deadline {
+        let object = (100 + sent).to_be_bytes();
+        assert_eq!(
+            publish(publisher, &object, MOQ_DELIVERY_STREAM).0,
+            MoqResultCode::MOQ_OK
+        );
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let objects = inbox.objects.lock().unwrap().clone();
+    assert!(
+        objects.len() >= 15,
+        "only {} objects after the reconnect",
+        objects.len()
+    );
+    assert!(!objects.contains(&b"lost".to_vec()));
+    let resumed: Vec<u32> = objects[10..]
+        .iter()
+        .map(|o| u32::from_be_bytes(o[..4].try_into().unwrap()))
+        .collect();
+    assert!(
+        resumed.windows(2).all(|w| w[0] < w[1]),
+        "out of order after resume: {resumed:?}"
+    );
+    assert!(moq_is_subscribed(subscriber));
+    let states = pub_states.snapshot();
+    use MoqConnectionState::*;
+    assert_eq!(
+        states,
+        vec![
+            MOQ_STATE_CONNECTING,
+            MOQ_STATE_CONNECTED,
+            MOQ_STATE_RECONNECTING,
+            MOQ_STATE_CONNECTED
+        ]
+    );
+
+    moq_subscriber_destroy(subscriber);
+    moq_publisher_destroy(publisher);
+    moq_client_destroy(sub_client);
+    moq_client_destroy(pub_client);
+    moq_relay_stop(relay);
+}
+
+#[test]
+fn reconnect_off_means_disconnected() {
+    let mut relay = TestRelay::start();
+    let states = kept(Arc::new(States::default()));
+    let fingerprint = cstr(&relay.fingerprint);
+    let config = config_pinned(&fingerprint, 5000);
+    let client = unsafe { moq_client_create_ex(&config) };
+    assert_ok(unsafe {
+        moq_connect(
+            client,
+            cstr(&relay.url).as_ptr(),
+            Some(states_callback),
+            Arc::as_ptr(&states) as *mut c_void,
+        )
+    });
+    relay.stop();
+    assert!(states.wait_for(MoqConnectionState::MOQ_STATE_DISCONNECTED, Duration::from_secs(5)));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!states.snapshot().contains(&MoqConnectionState::MOQ_STATE_RECONNECTING));
+    let mut reason = [0 as c_char; 256];
+    assert_ok(unsafe { moq_client_last_error(client, reason.as_mut_ptr(), reason.len()) });
+    assert!(text(reason.as_ptr()).contains("relay"), "{}", text(reason.as_ptr()));
+    moq_client_destroy(client);
+}
+
+#[test]
+fn connect_async_returns_at_once_and_reports_through_the_callback() {
+    let relay = TestRelay::start();
+    let states = kept(Arc::new(States::default()));
+    let fingerprint = cstr(&relay.fingerprint);
+    let client = unsafe { moq_client_create_ex(&config_pinned(&fingerprint, 5000)) };
+    let started = Instant::now();
+    assert_ok(unsafe {
+        moq_connect_async(
+            client,
+            cstr(&relay.url).as_ptr(),
+            Some(states_callback),
+            Arc::as_ptr(&states) as *mut c_void,
+        )
+    });
+    assert!(
+        started.elapsed() < Duration::from_millis(200),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(states.wait_for(MoqConnectionState::MOQ_STATE_CONNECTED, Duration::from_secs(10)));
+    assert!(moq_is_connected(client));
+    let (code, _) = take(unsafe { moq_connect_async(client, cstr(&relay.url).as_ptr(), None, std::ptr::null_mut()) });
+    assert_eq!(code, MoqResultCode::MOQ_ERROR_INVALID_STATE);
+    moq_client_destroy(client);
+
+    // A relay that never answers: a UDP socket that drops everything.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://localhost:{}", silent.local_addr().unwrap().port());
+    let states = kept(Arc::new(States::default()));
+    let client = unsafe { moq_client_create_ex(&config_pinned(&fingerprint, 1000)) };
+    let started = Instant::now();
+    assert_ok(unsafe {
+        moq_connect_async(
+            client,
+            cstr(&url).as_ptr(),
+            Some(states_callback),
+            Arc::as_ptr(&states) as *mut c_void,
+        )
+    });
+    assert!(started.elapsed() < Duration::from_millis(200));
+    assert!(states.wait_for(MoqConnectionState::MOQ_STATE_FAILED, Duration::from_secs(5)));
+    let failed_after = started.elapsed();
+    assert!(
+        failed_after >= Duration::from_millis(900),
+        "FAILED too early: {failed_after:?}"
+    );
+    let mut reason = [0 as c_char; 512];
+    assert_ok(unsafe { moq_client_last_error(client, reason.as_mut_ptr(), reason.len()) });
+    assert!(text(reason.as_ptr()).contains("1000 ms"), "{}", text(reason.as_ptr()));
+    moq_client_destroy(client);
+}
+
+#[test]
+fn versions_select_the_protocol_and_are_validated() {
+    let relay = TestRelay::start();
+    let fingerprint = cstr(&relay.fingerprint);
+    for version in ["moq-lite-03", "moq-lite-05", "moq-transport-14"] {
+        let versions = cstr(version);
+        let config = MoqClientConfig {
+            versions: versions.as_ptr(),
+            ..config_pinned(&fingerprint, 5000)
+        };
+        let client = unsafe { moq_client_create_ex(&config) };
+        assert!(!client.is_null(), "{}", last_error());
+        let mut buf = [0 as c_char; 64];
+        let (code, _) = take(unsafe { moq_client_protocol_version(client, buf.as_mut_ptr(), buf.len()) });
+        assert_eq!(code, MoqResultCode::MOQ_ERROR_NOT_CONNECTED);
+        assert_ok(unsafe { moq_connect(client, cstr(&relay.url).as_ptr(), None, std::ptr::null_mut()) });
+        assert_ok(unsafe { moq_client_protocol_version(client, buf.as_mut_ptr(), buf.len()) });
+        assert_eq!(text(buf.as_ptr()), version);
+        let mut small = [0 as c_char; 4];
+        let (code, message) = take(unsafe { moq_client_protocol_version(client, small.as_mut_ptr(), small.len()) });
+        assert_eq!(code, MoqResultCode::MOQ_ERROR_BUFFER_TOO_SMALL, "{message}");
+        assert!(message.contains("needed"), "{message}");
+        moq_client_destroy(client);
+    }
+    let unknown = cstr("moq-lite-05,moq-lite-99");
+    let config = MoqClientConfig {
+        versions: unknown.as_ptr(),
+        ..config_pinned(&fingerprint, 5000)
+    };
+    assert!(unsafe { moq_client_create_ex(&config) }.is_null());
+    assert!(last_error().contains("moq-lite-99"), "{}", last_error());
+    let config = MoqClientConfig {
+        keep_alive_ms: 3000,
+        idle_timeout_ms: 4000,
+        ..config_pinned(&fingerprint, 5000)
+    };
+    assert!(unsafe { moq_client_create_ex(&config) }.is_null());
+    assert!(last_error().contains("keep_alive_ms"), "{}", last_error());
+}
+
+#[test]
+fn a_first_release_config_struct_is_still_accepted() {
+    let relay = TestRelay::start();
+    let fingerprint = cstr(&relay.fingerprint);
+    // The first release's struct ended after tls_insecure_skip_verify; fields past it must be
+    // read as defaults even if the memory after it holds garbage.
+    let mut config = config_pinned(&fingerprint, 5000);
+    config.struct_size = std::mem::offset_of!(MoqClientConfig, versions) as u32;
+    config.versions = 0x1 as *const c_char;
+    config.bind_addr = 0x1 as *const c_char;
+    config.idle_timeout_ms = 7;
+    let client = unsafe { moq_client_create_ex(&config) };
+    assert!(!client.is_null(), "{}", last_error());
+    assert_ok(unsafe { moq_connect(client, cstr(&relay.url).as_ptr(), None, std::ptr::null_mut()) });
+    moq_client_destroy(client);
+}
