@@ -248,6 +248,54 @@ typedef void (*MoqConnectionCallback)(void *user_data, MoqConnectionState state)
 typedef uint32_t MoqDeliveryMode;
 
 /**
+ * Counters of a client (totals over its publishers and subscribers), a publisher or a
+ * subscriber. Set `struct_size = sizeof(MoqStats)` before the call; fields are only appended.
+ */
+typedef struct {
+  /**
+   * Must be `sizeof(MoqStats)` of the caller's header.
+   */
+  uint32_t struct_size;
+  /**
+   * Objects published (accepted for sending).
+   */
+  uint64_t objects_sent;
+  /**
+   * Payload bytes published.
+   */
+  uint64_t bytes_sent;
+  /**
+   * Objects delivered to a data callback.
+   */
+  uint64_t objects_received;
+  /**
+   * Payload bytes delivered to a data callback.
+   */
+  uint64_t bytes_received;
+  /**
+   * Objects dropped because they arrived too late (after later objects were delivered, or
+   * their gap in the sequence timed out).
+   */
+  uint64_t objects_dropped_too_late;
+  /**
+   * Objects not sent because the client had no session (publish returned NOT_CONNECTED).
+   */
+  uint64_t objects_dropped_disconnected;
+  /**
+   * Datagrams dropped because the callback was a full queue (1024 objects) behind.
+   */
+  uint64_t objects_dropped_queue_full;
+  /**
+   * Times the client reconnected after losing its session.
+   */
+  uint64_t reconnects;
+  /**
+   * Smoothed round-trip time to the relay in microseconds; 0 without a session.
+   */
+  uint64_t rtt_us;
+} MoqStats;
+
+/**
  * Called on the library's callback thread with one object. `data` is valid only during the
  * call (copy what you keep); it may be non-NULL when `data_len` is 0.
  */
@@ -543,6 +591,34 @@ const char *moq_relay_fingerprint(const MoqRelay *relay);
  * None beyond passing a pointer value.
  */
 void moq_relay_stop(MoqRelay *relay);
+
+/**
+ * Fills `stats` with the client's totals (all its publishers and subscribers), reconnect
+ * count and current RTT. Thread-safe, never blocks. Errors: INVALID_HANDLE, INVALID_ARGUMENT
+ * (NULL `stats` or unknown `struct_size`).
+ *
+ * # Safety
+ * `stats` is NULL or points to a writable `MoqStats` whose `struct_size` is set.
+ */
+MoqResult moq_client_stats(const MoqClient *client, MoqStats *stats);
+
+/**
+ * Fills `stats` with the publisher's counters (objects/bytes sent, drops while disconnected)
+ * and the client's RTT. Thread-safe, never blocks.
+ *
+ * # Safety
+ * `stats` is NULL or points to a writable `MoqStats` whose `struct_size` is set.
+ */
+MoqResult moq_publisher_stats(const MoqPublisher *publisher, MoqStats *stats);
+
+/**
+ * Fills `stats` with the subscriber's counters (objects/bytes delivered, drops too late or
+ * with a full queue) and the client's RTT. Thread-safe, never blocks.
+ *
+ * # Safety
+ * `stats` is NULL or points to a writable `MoqStats` whose `struct_size` is set.
+ */
+MoqResult moq_subscriber_stats(const MoqSubscriber *subscriber, MoqStats *stats);
 
 /**
  * Subscribes to `track_name` in `namespace_str` and returns once the publisher confirmed the

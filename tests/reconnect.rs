@@ -118,10 +118,17 @@ fn reconnect_restores_publishers_and_subscribers() {
         objects.len()
     );
     assert!(!objects.contains(&b"lost".to_vec()));
-    let resumed: Vec<u32> = objects[10..]
+    let numbers: Vec<u32> = objects
         .iter()
         .map(|o| u32::from_be_bytes(o[..4].try_into().unwrap()))
         .collect();
+    assert_eq!(numbers[..10], (0..10).collect::<Vec<u32>>()[..], "before the outage");
+    // After the reconnect: only new objects, in order, none replayed or duplicated.
+    let resumed = &numbers[10..];
+    assert!(
+        resumed.iter().all(|n| *n >= 100),
+        "replayed old objects after resume: {numbers:?}"
+    );
     assert!(
         resumed.windows(2).all(|w| w[0] < w[1]),
         "out of order after resume: {resumed:?}"
@@ -139,11 +146,72 @@ fn reconnect_restores_publishers_and_subscribers() {
         ]
     );
 
+    let publisher_stats = stats_of(|out| unsafe { moq_publisher_stats(publisher, out) });
+    assert_eq!(publisher_stats.objects_dropped_disconnected, 1, "{publisher_stats:?}");
+    assert_eq!(
+        publisher_stats.objects_sent,
+        10 + u64::from(sent),
+        "{publisher_stats:?}"
+    );
+    assert!(publisher_stats.rtt_us > 0, "{publisher_stats:?}");
+    let subscriber_stats = stats_of(|out| unsafe { moq_subscriber_stats(subscriber, out) });
+    assert_eq!(
+        subscriber_stats.objects_received,
+        inbox.len() as u64,
+        "{subscriber_stats:?}"
+    );
+    assert_eq!(
+        subscriber_stats.bytes_received,
+        4 * inbox.len() as u64,
+        "{subscriber_stats:?}"
+    );
+    for client in [pub_client, sub_client] {
+        let client_stats = stats_of(|out| unsafe { moq_client_stats(client, out) });
+        assert_eq!(client_stats.reconnects, 1, "{client_stats:?}");
+    }
+    eprintln!("publisher {publisher_stats:?}\nsubscriber {subscriber_stats:?}");
+
     moq_subscriber_destroy(subscriber);
     moq_publisher_destroy(publisher);
     moq_client_destroy(sub_client);
     moq_client_destroy(pub_client);
     moq_relay_stop(relay);
+}
+
+fn stats_of(read: impl FnOnce(*mut MoqStats) -> MoqResult) -> MoqStats {
+    let mut stats = MoqStats {
+        struct_size: std::mem::size_of::<MoqStats>() as u32,
+        ..Default::default()
+    };
+    assert_ok(read(&mut stats));
+    stats
+}
+
+#[test]
+fn stats_reject_bad_arguments() {
+    let client = moq_client_create();
+    let (code, message) = take(unsafe { moq_client_stats(client, std::ptr::null_mut()) });
+    assert_eq!(code, MoqResultCode::MOQ_ERROR_INVALID_ARGUMENT, "{message}");
+    let mut stats = MoqStats {
+        struct_size: 8,
+        ..Default::default()
+    };
+    let (code, message) = take(unsafe { moq_client_stats(client, &mut stats) });
+    assert_eq!(code, MoqResultCode::MOQ_ERROR_INVALID_ARGUMENT, "{message}");
+    assert!(message.contains("struct_size"), "{message}");
+    let stats = stats_of(|out| unsafe { moq_client_stats(client, out) });
+    assert_eq!((stats.objects_sent, stats.rtt_us), (0, 0));
+    moq_client_destroy(client);
+    let mut stats = MoqStats {
+        struct_size: std::mem::size_of::<MoqStats>() as u32,
+        ..Default::default()
+    };
+    let (code, _) = take(unsafe { moq_client_stats(client, &mut stats) });
+    assert_eq!(code, MoqResultCode::MOQ_ERROR_INVALID_HANDLE);
+    let (code, _) = take(unsafe { moq_publisher_stats(client as *const MoqPublisher, &mut stats) });
+    assert_eq!(code, MoqResultCode::MOQ_ERROR_INVALID_HANDLE);
+    let (code, _) = take(unsafe { moq_subscriber_stats(std::ptr::null(), &mut stats) });
+    assert_eq!(code, MoqResultCode::MOQ_ERROR_INVALID_HANDLE);
 }
 
 #[test]

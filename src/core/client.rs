@@ -7,6 +7,7 @@
 //! does not drop healthy sessions).
 
 use crate::core::config::{self, ClientConfig};
+use crate::core::stats::{Counters, Snapshot, Tally};
 use crate::dispatch::{self, Gate};
 use crate::error::{self, Error, ErrorKind, Result};
 use crate::runtime;
@@ -71,6 +72,8 @@ pub struct Client {
     inner: Mutex<Inner>,
     /// Mirrors `Inner::state` for tasks that wait for a session (subscribers resuming).
     state_tx: tokio::sync::watch::Sender<ConnectionState>,
+    /// Totals over the client's publishers and subscribers, plus reconnects.
+    counters: Arc<Counters>,
 }
 
 impl Client {
@@ -99,6 +102,7 @@ impl Client {
                 destroyed: false,
             }),
             state_tx: tokio::sync::watch::Sender::new(ConnectionState::Disconnected),
+            counters: Arc::default(),
         }))
     }
 
@@ -281,6 +285,27 @@ impl Client {
         self.emit(callback, ConnectionState::Failed);
     }
 
+    /// The client's totals; `rtt_us` from the live session.
+    pub fn stats(&self) -> Snapshot {
+        Snapshot {
+            rtt_us: self.rtt_us(),
+            ..self.counters.snapshot()
+        }
+    }
+
+    /// The live session's smoothed RTT in microseconds, 0 without a session.
+    pub fn rtt_us(&self) -> u64 {
+        let session = self.lock().session.clone();
+        session
+            .and_then(|session| session.connection.monitor().stats()?.rtt)
+            .map_or(0, |rtt| rtt.as_micros() as u64)
+    }
+
+    /// A tally for a publisher or subscriber of this client.
+    pub(crate) fn tally(&self) -> Tally {
+        Tally::new(self.counters.clone())
+    }
+
     /// The negotiated protocol version of the live session.
     pub fn protocol_version(&self) -> Option<String> {
         let inner = self.lock();
@@ -392,6 +417,7 @@ impl Client {
         inner.last_error = None;
         let callback = inner.callback.clone();
         drop(inner);
+        self.counters.reconnected();
         tracing::info!(version = ?session.version, "reconnected");
         self.emit(callback, ConnectionState::Connected);
         self.watch(epoch, session);

@@ -4,4 +4,5 @@ pub mod client;
 pub mod config;
 pub mod publish;
 pub mod relay;
+pub mod stats;
 pub mod subscribe;

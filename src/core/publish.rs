@@ -6,6 +6,7 @@
 
 use crate::core::client::Client;
 use crate::core::config::{self, MAX_DATAGRAM_SIZE, MAX_OBJECT_SIZE};
+use crate::core::stats::{DropReason, Snapshot, Tally};
 use crate::error::{self, Error, ErrorKind, Result};
 use bytes::Bytes;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -31,6 +32,7 @@ pub struct Publisher {
     track_name: String,
     default_mode: DeliveryMode,
     track: Mutex<moq_net::track::Producer>,
+    tally: Tally,
 }
 
 impl Publisher {
@@ -55,6 +57,7 @@ impl Publisher {
             track_name: track_name.to_string(),
             default_mode: mode,
             track: Mutex::new(track),
+            tally: client.tally(),
         })
     }
 
@@ -80,7 +83,9 @@ impl Publisher {
             }
             _ => {}
         }
-        let session = self.client.session("publishing")?;
+        let session = self.client.session("publishing").inspect_err(|_| {
+            self.tally.dropped(DropReason::Disconnected, 1);
+        })?;
         if mode == DeliveryMode::Datagram && !carries_datagrams(session.version) {
             return Err(Error::new(
                 ErrorKind::Unsupported,
@@ -98,12 +103,20 @@ impl Publisher {
             DeliveryMode::Stream => track.write_frame(timestamp, payload),
             DeliveryMode::Datagram => track.append_datagram(timestamp, payload).map(drop),
         };
-        written.map_err(|err| {
+        written.map(|()| self.tally.sent(data.len())).map_err(|err| {
             error::from_moq(
                 &err,
                 format!("publishing on \"{}/{}\"", self.namespace, self.track_name),
             )
         })
+    }
+
+    /// This publisher's counters, with the client's RTT.
+    pub fn stats(&self) -> Snapshot {
+        Snapshot {
+            rtt_us: self.client.rtt_us(),
+            ..self.tally.own.snapshot()
+        }
     }
 
     /// Ends the track: subscribers see its end.

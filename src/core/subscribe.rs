@@ -8,6 +8,7 @@
 use crate::core::client::Client;
 use crate::core::config;
 use crate::core::publish::RETENTION;
+use crate::core::stats::{DropReason, Snapshot, Tally};
 use crate::dispatch::{self, Gate};
 use crate::error::{self, Error, ErrorKind, Result};
 use crate::runtime;
@@ -32,6 +33,8 @@ pub struct Subscriber {
     /// Why the subscription ended, when it ended on its own.
     ended: Mutex<Option<Error>>,
     tasks: Mutex<Vec<AbortHandle>>,
+    tally: Tally,
+    client: std::sync::Weak<Client>,
 }
 
 impl Subscriber {
@@ -56,6 +59,8 @@ impl Subscriber {
             subscribed: AtomicBool::new(true),
             ended: Mutex::new(None),
             tasks: Mutex::new(Vec::new()),
+            tally: client.tally(),
+            client: Arc::downgrade(client),
         });
         client.adopt(&subscriber)?;
 
@@ -82,6 +87,14 @@ impl Subscriber {
 
     fn lock_tasks(&self) -> std::sync::MutexGuard<'_, Vec<AbortHandle>> {
         self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// This subscription's counters, with the client's RTT.
+    pub fn stats(&self) -> Snapshot {
+        Snapshot {
+            rtt_us: self.client.upgrade().map_or(0, |client| client.rtt_us()),
+            ..self.tally.own.snapshot()
+        }
     }
 
     /// Whether objects are still being delivered.
@@ -123,8 +136,10 @@ impl Subscriber {
     /// Queues `payload` for the callback, holding one window permit until it ran.
     fn deliver(&self, callback: &DataCallback, payload: Bytes, permit: tokio::sync::OwnedSemaphorePermit) -> bool {
         let callback = callback.clone();
+        let tally = self.tally.clone();
         let job = Box::new(move || {
             let _permit = permit;
+            tally.received(payload.len());
             callback(&payload);
         });
         dispatch::post(&self.gate, job).is_ok()
@@ -146,12 +161,16 @@ impl Drop for Subscriber {
 struct Reorder {
     /// The first sequence published after the subscription went live.
     start: u64,
+    /// The newest sequence the session knew of when the subscription went live.
+    latest_known: Option<u64>,
     next: u64,
     pending: BTreeMap<u64, Vec<Bytes>>,
     datagrams: BTreeSet<u64>,
     gap_since: Option<Instant>,
     /// Whether the track carries datagrams too.
     mixed: bool,
+    /// Objects dropped as too late since the last [`Reorder::take_late`].
+    late: u64,
 }
 
 /// How long a missing sequence may hold back later groups before it is skipped: the
@@ -166,11 +185,13 @@ impl Reorder {
     fn new(next: u64) -> Self {
         Self {
             start: next,
+            latest_known: next.checked_sub(1),
             next,
             pending: BTreeMap::new(),
             datagrams: BTreeSet::new(),
             gap_since: None,
             mixed: false,
+            late: 0,
         }
     }
 
@@ -184,12 +205,16 @@ impl Reorder {
         sequence >= self.start
     }
 
-    /// Adds a completed group; late groups (below the cursor) are dropped and counted.
+    /// Adds a completed group; late groups (below the cursor) are dropped and counted, replays
+    /// of groups from before the subscription (or before a resume) are ignored.
     fn group(&mut self, sequence: u64, frames: Vec<Bytes>) {
         if sequence >= self.next {
             self.pending.insert(sequence, frames);
-        } else {
+        } else if sequence >= self.start {
             tracing::debug!(sequence, next = self.next, "late group dropped");
+            self.late += frames.len() as u64;
+        } else {
+            tracing::debug!(sequence, start = self.start, "replayed group ignored");
         }
     }
 
@@ -209,6 +234,8 @@ impl Reorder {
                     break;
                 }
                 tracing::debug!(from = self.next, to = lowest, "skipping a sequence gap");
+                let missing = (self.next..lowest).filter(|s| !self.datagrams.contains(s)).count();
+                self.late += missing as u64;
                 self.next = lowest;
                 self.datagrams.retain(|s| *s >= lowest);
                 continue;
@@ -217,6 +244,11 @@ impl Reorder {
             self.gap_since = None;
         }
         out
+    }
+
+    /// How many objects were dropped as too late since the last call.
+    fn take_late(&mut self) -> u64 {
+        std::mem::take(&mut self.late)
     }
 
     fn gap_timeout(&self) -> Duration {
@@ -326,6 +358,7 @@ async fn run(subscriber: std::sync::Weak<Subscriber>, target: Target, first: Liv
     crate::inject::check("task:subscriber");
     let window = Arc::new(Semaphore::new(WINDOW));
     let mut live = Some(first);
+    let mut resume_at: Option<u64> = None;
     let reason = loop {
         let current = match live.take() {
             Some(current) => current,
@@ -346,14 +379,25 @@ async fn run(subscriber: std::sync::Weak<Subscriber>, target: Target, first: Liv
                 }
             }
         };
+        let mut reorder = current.reorder;
+        if let Some(previous) = resume_at {
+            // Continue after the last object delivered before the interruption: the publisher
+            // may replay what it still holds. A publisher that restarted its numbering (newest
+            // sequence below ours) starts over from what the new session reports.
+            if reorder.latest_known.is_none_or(|latest| latest + 1 >= previous) {
+                reorder.start = previous;
+                reorder.next = previous;
+            }
+        }
         let shared = Shared {
-            reorder: Mutex::new(current.reorder),
+            reorder: Mutex::new(reorder),
             datagram_seen: Notify::new(),
         };
         let outcome = tokio::select! {
             outcome = read_groups(&subscriber, current.groups, &shared, &callback, &window) => outcome,
             outcome = read_datagrams(&subscriber, current.datagrams, &shared, &callback, &window) => outcome,
         };
+        resume_at = Some(shared.reorder.lock().unwrap_or_else(PoisonError::into_inner).next);
         match outcome {
             Outcome::Stopped => return,
             Outcome::Ended(reason) => break reason,
@@ -410,11 +454,15 @@ async fn read_groups(
             _ = shared.datagram_seen.notified() => {}
             _ = gap_timer => {}
         }
-        let ready = shared
-            .reorder
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .ready(Instant::now());
+        let (ready, late) = {
+            let mut reorder = shared.reorder.lock().unwrap_or_else(PoisonError::into_inner);
+            (reorder.ready(Instant::now()), reorder.take_late())
+        };
+        if late > 0 {
+            if let Some(subscriber) = subscriber.upgrade() {
+                subscriber.tally.dropped(DropReason::TooLate, late);
+            }
+        }
         for payload in ready {
             let Ok(permit) = window.clone().acquire_owned().await else {
                 return Outcome::Stopped;
@@ -451,7 +499,12 @@ async fn read_datagrams(
                     return Outcome::Stopped;
                 }
             }
-            Err(_) => tracing::debug!("datagram dropped: the callback is {WINDOW} objects behind"),
+            Err(_) => {
+                tracing::debug!("datagram dropped: the callback is {WINDOW} objects behind");
+                if let Some(subscriber) = subscriber.upgrade() {
+                    subscriber.tally.dropped(DropReason::QueueFull, 1);
+                }
+            }
         }
     }
     std::future::pending().await
@@ -514,6 +567,12 @@ mod tests {
         assert_eq!(reorder.deadline(), Some(start + GAP_TIMEOUT));
         assert_eq!(frames(&mut reorder, start + GAP_TIMEOUT / 2), Vec::<u8>::new());
         assert_eq!(frames(&mut reorder, start + GAP_TIMEOUT), vec![5]);
+        assert_eq!(
+            reorder.take_late(),
+            2,
+            "group 2 predates the subscription; 3 and 4 were skipped"
+        );
+        assert_eq!(reorder.take_late(), 0);
         assert_eq!(reorder.deadline(), None);
     }
 }

@@ -5,6 +5,7 @@ pub mod client;
 pub mod library;
 pub mod publisher;
 pub mod relay;
+pub mod stats;
 pub mod subscriber;
 pub mod types;
 
@@ -12,5 +13,6 @@ pub use client::*;
 pub use library::*;
 pub use publisher::*;
 pub use relay::*;
+pub use stats::*;
 pub use subscriber::*;
 pub use types::*;

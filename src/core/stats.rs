@@ -1,0 +1,113 @@
+//! Counters behind `moq_*_stats`: lock-free, shared by a client and its publishers/subscribers.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why an object was dropped instead of delivered or sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// Arrived after later objects were delivered, or its gap timed out.
+    TooLate,
+    /// Published while the client had no session.
+    Disconnected,
+    /// A datagram arrived while the callback was a full window behind.
+    QueueFull,
+}
+
+/// Monotonic counters of one object (client, publisher or subscriber).
+#[derive(Debug, Default)]
+pub struct Counters {
+    objects_sent: AtomicU64,
+    bytes_sent: AtomicU64,
+    objects_received: AtomicU64,
+    bytes_received: AtomicU64,
+    dropped_too_late: AtomicU64,
+    dropped_disconnected: AtomicU64,
+    dropped_queue_full: AtomicU64,
+    reconnects: AtomicU64,
+}
+
+/// A copy of the counters at one moment, plus the session's RTT estimate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub objects_sent: u64,
+    pub bytes_sent: u64,
+    pub objects_received: u64,
+    pub bytes_received: u64,
+    pub dropped_too_late: u64,
+    pub dropped_disconnected: u64,
+    pub dropped_queue_full: u64,
+    pub reconnects: u64,
+    /// Smoothed round-trip time in microseconds; 0 when unknown (no session).
+    pub rtt_us: u64,
+}
+
+impl Counters {
+    pub fn sent(&self, bytes: usize) {
+        self.objects_sent.fetch_add(1, Ordering::Relaxed);
+        self.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub fn received(&self, bytes: usize) {
+        self.objects_received.fetch_add(1, Ordering::Relaxed);
+        self.bytes_received.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub fn dropped(&self, why: DropReason, count: u64) {
+        let counter = match why {
+            DropReason::TooLate => &self.dropped_too_late,
+            DropReason::Disconnected => &self.dropped_disconnected,
+            DropReason::QueueFull => &self.dropped_queue_full,
+        };
+        counter.fetch_add(count, Ordering::Relaxed);
+    }
+
+    pub fn reconnected(&self) {
+        self.reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        Snapshot {
+            objects_sent: read(&self.objects_sent),
+            bytes_sent: read(&self.bytes_sent),
+            objects_received: read(&self.objects_received),
+            bytes_received: read(&self.bytes_received),
+            dropped_too_late: read(&self.dropped_too_late),
+            dropped_disconnected: read(&self.dropped_disconnected),
+            dropped_queue_full: read(&self.dropped_queue_full),
+            reconnects: read(&self.reconnects),
+            rtt_us: 0,
+        }
+    }
+}
+
+/// Counts for an object and for the client it belongs to at once.
+#[derive(Debug, Clone)]
+pub struct Tally {
+    pub own: std::sync::Arc<Counters>,
+    pub client: std::sync::Arc<Counters>,
+}
+
+impl Tally {
+    pub fn new(client: std::sync::Arc<Counters>) -> Self {
+        Self {
+            own: Default::default(),
+            client,
+        }
+    }
+
+    pub fn sent(&self, bytes: usize) {
+        self.own.sent(bytes);
+        self.client.sent(bytes);
+    }
+
+    pub fn received(&self, bytes: usize) {
+        self.own.received(bytes);
+        self.client.received(bytes);
+    }
+
+    pub fn dropped(&self, why: DropReason, count: u64) {
+        self.own.dropped(why, count);
+        self.client.dropped(why, count);
+    }
+}

@@ -1,0 +1,115 @@
+//! Statistics: `moq_client_stats`, `moq_publisher_stats`, `moq_subscriber_stats`.
+
+use super::boundary::{enter, lookup, ok, CLIENTS, PUBLISHERS, SUBSCRIBERS};
+use super::types::*;
+use crate::core::stats::Snapshot;
+use crate::error::{Error, Result};
+
+/// Counters of a client (totals over its publishers and subscribers), a publisher or a
+/// subscriber. Set `struct_size = sizeof(MoqStats)` before the call; fields are only appended.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MoqStats {
+    /// Must be `sizeof(MoqStats)` of the caller's header.
+    pub struct_size: u32,
+    /// Objects published (accepted for sending).
+    pub objects_sent: u64,
+    /// Payload bytes published.
+    pub bytes_sent: u64,
+    /// Objects delivered to a data callback.
+    pub objects_received: u64,
+    /// Payload bytes delivered to a data callback.
+    pub bytes_received: u64,
+    /// Objects dropped because they arrived too late (after later objects were delivered, or
+    /// their gap in the sequence timed out).
+    pub objects_dropped_too_late: u64,
+    /// Objects not sent because the client had no session (publish returned NOT_CONNECTED).
+    pub objects_dropped_disconnected: u64,
+    /// Datagrams dropped because the callback was a full queue (1024 objects) behind.
+    pub objects_dropped_queue_full: u64,
+    /// Times the client reconnected after losing its session.
+    pub reconnects: u64,
+    /// Smoothed round-trip time to the relay in microseconds; 0 without a session.
+    pub rtt_us: u64,
+}
+
+const KNOWN_STATS_SIZES: [usize; 1] = [std::mem::size_of::<MoqStats>()];
+
+/// Writes `snapshot` into the caller's struct after checking its `struct_size`.
+///
+/// # Safety
+/// `out` is NULL or points to a writable `MoqStats` of at least `struct_size` bytes.
+unsafe fn write_stats(out: *mut MoqStats, snapshot: Snapshot) -> Result<()> {
+    if out.is_null() {
+        return Err(Error::invalid_argument("stats is NULL"));
+    }
+    // SAFETY: non-NULL and, per the contract, starts with a readable `struct_size`.
+    let size = unsafe { std::ptr::read_unaligned(out.cast::<u32>()) } as usize;
+    if !KNOWN_STATS_SIZES.contains(&size) {
+        return Err(Error::invalid_argument(format!(
+            "stats->struct_size is {size}; expected sizeof(MoqStats) = {}",
+            std::mem::size_of::<MoqStats>()
+        )));
+    }
+    let stats = MoqStats {
+        struct_size: size as u32,
+        objects_sent: snapshot.objects_sent,
+        bytes_sent: snapshot.bytes_sent,
+        objects_received: snapshot.objects_received,
+        bytes_received: snapshot.bytes_received,
+        objects_dropped_too_late: snapshot.dropped_too_late,
+        objects_dropped_disconnected: snapshot.dropped_disconnected,
+        objects_dropped_queue_full: snapshot.dropped_queue_full,
+        reconnects: snapshot.reconnects,
+        rtt_us: snapshot.rtt_us,
+    };
+    // SAFETY: `out` points to a writable struct of the size just checked.
+    unsafe { std::ptr::write_unaligned(out, stats) };
+    Ok(())
+}
+
+/// Fills `stats` with the client's totals (all its publishers and subscribers), reconnect
+/// count and current RTT. Thread-safe, never blocks. Errors: INVALID_HANDLE, INVALID_ARGUMENT
+/// (NULL `stats` or unknown `struct_size`).
+///
+/// # Safety
+/// `stats` is NULL or points to a writable `MoqStats` whose `struct_size` is set.
+#[no_mangle]
+pub unsafe extern "C" fn moq_client_stats(client: *const MoqClient, stats: *mut MoqStats) -> MoqResult {
+    enter("moq_client_stats", || {
+        let snapshot = lookup(&CLIENTS, client)?.stats();
+        // SAFETY: forwarded from this function's contract.
+        unsafe { write_stats(stats, snapshot) }?;
+        Ok(ok())
+    })
+}
+
+/// Fills `stats` with the publisher's counters (objects/bytes sent, drops while disconnected)
+/// and the client's RTT. Thread-safe, never blocks.
+///
+/// # Safety
+/// `stats` is NULL or points to a writable `MoqStats` whose `struct_size` is set.
+#[no_mangle]
+pub unsafe extern "C" fn moq_publisher_stats(publisher: *const MoqPublisher, stats: *mut MoqStats) -> MoqResult {
+    enter("moq_publisher_stats", || {
+        let snapshot = lookup(&PUBLISHERS, publisher)?.stats();
+        // SAFETY: forwarded from this function's contract.
+        unsafe { write_stats(stats, snapshot) }?;
+        Ok(ok())
+    })
+}
+
+/// Fills `stats` with the subscriber's counters (objects/bytes delivered, drops too late or
+/// with a full queue) and the client's RTT. Thread-safe, never blocks.
+///
+/// # Safety
+/// `stats` is NULL or points to a writable `MoqStats` whose `struct_size` is set.
+#[no_mangle]
+pub unsafe extern "C" fn moq_subscriber_stats(subscriber: *const MoqSubscriber, stats: *mut MoqStats) -> MoqResult {
+    enter("moq_subscriber_stats", || {
+        let snapshot = lookup(&SUBSCRIBERS, subscriber)?.stats();
+        // SAFETY: forwarded from this function's contract.
+        unsafe { write_stats(stats, snapshot) }?;
+        Ok(ok())
+    })
+}
