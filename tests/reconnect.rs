@@ -340,8 +340,8 @@ fn a_first_release_config_struct_is_still_accepted() {
     // read as defaults even if the memory after it holds garbage.
     let mut config = config_pinned(&fingerprint, 5000);
     config.struct_size = std::mem::offset_of!(MoqClientConfig, versions) as u32;
-    config.versions = 0x1 as *const c_char;
-    config.bind_addr = 0x1 as *const c_char;
+    config.versions = usize::MAX as *const c_char;
+    config.bind_addr = usize::MAX as *const c_char;
     config.idle_timeout_ms = 7;
     let client = unsafe { moq_client_create_ex(&config) };
     assert!(!client.is_null(), "{}", last_error());
