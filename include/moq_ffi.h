@@ -240,6 +240,27 @@ typedef struct {
 typedef void (*MoqConnectionCallback)(void *user_data, MoqConnectionState state);
 
 /**
+ * How much the library logs: `MOQ_LOG_OFF` (nothing) up to `MOQ_LOG_TRACE` (everything).
+ * Each level includes the ones before it.
+ *
+ * An integer type (not a C enum) so that any value a caller passes is well-defined; values
+ * other than the constants below are rejected with `MOQ_ERROR_INVALID_ARGUMENT`.
+ */
+typedef uint32_t MoqLogLevel;
+
+/**
+ * Called on the library's callback thread with one log event: its `level` (`MOQ_LOG_ERROR` to
+ * `MOQ_LOG_TRACE`), `target` (the emitting module, e.g. `"moq_ffi::core::client"` or
+ * `"moq_net::session"`) and `message` (the text and its fields, `key=value`, with URL
+ * credentials and tokens removed, at most 16 KiB). Both strings are NUL-terminated UTF-8,
+ * owned by the library and valid only during the call (copy what you keep).
+ */
+typedef void (*MoqLogCallback)(void *user_data,
+                               MoqLogLevel level,
+                               const char *target,
+                               const char *message);
+
+/**
  * How an object travels: `MOQ_DELIVERY_DATAGRAM` or `MOQ_DELIVERY_STREAM`.
  *
  * An integer type (not a C enum) so that any value a caller passes is well-defined; values
@@ -300,6 +321,36 @@ typedef struct {
  * call (copy what you keep); it may be non-NULL when `data_len` is 0.
  */
 typedef void (*MoqDataCallback)(void *user_data, const uint8_t *data, size_t data_len);
+
+/**
+ * No events.
+ */
+#define MOQ_LOG_OFF 0
+
+/**
+ * Failures.
+ */
+#define MOQ_LOG_ERROR 1
+
+/**
+ * Problems the library works around (e.g. disabled certificate checks, lost sessions).
+ */
+#define MOQ_LOG_WARN 2
+
+/**
+ * Lifecycle: connecting, connected, relay listening, subscription ended.
+ */
+#define MOQ_LOG_INFO 3
+
+/**
+ * Protocol detail: dropped groups and datagrams, session close reasons.
+ */
+#define MOQ_LOG_DEBUG 4
+
+/**
+ * Everything the protocol stack reports (very verbose).
+ */
+#define MOQ_LOG_TRACE 5
 
 /**
  * Lossy, latest-value: one QUIC datagram per object, at most `MOQ_MAX_DATAGRAM_SIZE` bytes.
@@ -496,6 +547,57 @@ const char *moq_last_error(void);
  * issue.
  */
 void moq_free_str(const char *s);
+
+/**
+ * Shuts the library down: destroys every client (sessions are aborted, not drained),
+ * publisher, subscriber and embedded relay, stops the I/O runtime and the callback thread and
+ * joins their threads, all within `timeout_ms` (0 = 5000). Afterwards every handle is invalid
+ * (calls return MOQ_ERROR_INVALID_HANDLE) and no library thread is left, so the shared library
+ * can be unloaded with `dlclose`; `moq_init` (or any call) starts a fresh library.
+ *
+ * Errors: INVALID_STATE when called from inside a callback (the callback thread cannot join
+ * itself); TIMEOUT if a thread did not finish in time (a callback that does not return).
+ * Call it from one thread while no other thread is using the library.
+ *
+ * # Safety
+ * None: takes no pointers.
+ */
+MoqResult moq_shutdown(uint32_t timeout_ms);
+
+/**
+ * Routes the log events of the library and its protocol stack (moq-net, moq-tokio, moq-relay,
+ * QUIC, ...) to `callback`, for those at `max_level` or more severe.
+ *
+ * Call it again at any time to change the level (the same `callback` and `user_data` keep
+ * their queued events) or the callback; the change applies to events emitted after it
+ * returns. A NULL `callback` restores the default: silent unless the `MOQ_LOG` environment
+ * variable is set, in which case events go to stderr filtered by its value (e.g. `debug`,
+ * `moq_net=trace,info`). Process-wide: one callback for the whole library.
+ *
+ * Threading: `callback` runs on the library's callback thread (the same one as every other
+ * callback), one event at a time in order, never on the thread that logged and never under a
+ * library lock. It may call any function, including `moq_set_log_callback`; events logged by
+ * those calls on the callback thread while the log callback runs are not forwarded. At most
+ * 4096 events wait for the callback; more are dropped, and a WARN event with target
+ * `moq_ffi::log` reports how many once there is room again.
+ *
+ * Ownership: `user_data` is passed back untouched and must stay valid until the callback is
+ * replaced or cleared. After a call that replaces or clears it returns, the old callback is
+ * not running and will not run again, so its `user_data` may be freed (called from inside the
+ * log callback it returns at once and no further call of the old callback follows).
+ *
+ * Blocking: waits only for a running call of a replaced callback to return. Never blocks on
+ * the network.
+ *
+ * Errors: INVALID_ARGUMENT when `max_level` is not a `MoqLogLevel` value; INVALID_STATE when
+ * another `tracing` subscriber was already installed process-wide (by a Rust host or another
+ * library), so the events cannot be routed.
+ *
+ * # Safety
+ * `callback`, if not NULL, is safe to call with `user_data` from another thread until it is
+ * replaced or cleared.
+ */
+MoqResult moq_set_log_callback(MoqLogLevel max_level, MoqLogCallback callback, void *user_data);
 
 /**
  * Creates a stream-mode publisher; see `moq_create_publisher_ex`.

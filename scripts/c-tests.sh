@@ -5,6 +5,7 @@
 #                                (LeakSanitizer on); any sanitizer report fails
 #   scripts/c-tests.sh valgrind  test_contracts --quick under valgrind memcheck; a definite
 #                                leak or a memory error fails
+#   scripts/c-tests.sh dlopen    100 dlopen/moq_shutdown/dlclose cycles, then 3 under valgrind
 #   scripts/c-tests.sh demo      builds and runs examples/pubsub_demo.c
 #   scripts/c-tests.sh all       the three above, in that order
 #
@@ -35,7 +36,7 @@ LDFLAGS=(-L"$LIBDIR" -lmoq_ffi -Wl,-rpath,"$LIBDIR" -lpthread)
 CLOSING_LINE='^[0-9]+ passed, [0-9]+ failed$'
 
 usage() {
-  echo "usage: $0 asan|valgrind|demo|all" >&2
+  echo "usage: $0 asan|valgrind|dlopen|demo|all" >&2
   exit 2
 }
 
@@ -128,6 +129,27 @@ run_valgrind() {
   echo "valgrind: no memory errors, no definite leaks"
 }
 
+# 100 dlopen / use / moq_shutdown / dlclose cycles (no crash, no thread left), then 3 under
+# valgrind (no memory error, no definite leak).
+run_dlopen() {
+  ensure_valgrind
+  build_library
+  step "compile test_dlopen" "$CC" -std=gnu11 -Wall -Wextra -g -I"$ROOT/include" tests/c/test_dlopen.c -ldl -lpthread \
+    -o "$OUT/test_dlopen"
+  step "test_dlopen x100" timeout 300 "$OUT/test_dlopen" "$LIBDIR/libmoq_ffi.so" 100
+  local log=$OUT/valgrind-dlopen.log status=0
+  local supp=()
+  if [ -f tests/c/valgrind.supp ]; then supp=(--suppressions="$ROOT/tests/c/valgrind.supp"); fi
+  step "test_dlopen x3 (valgrind memcheck)" timeout 300 valgrind --leak-check=full --error-exitcode=1 \
+    --errors-for-leak-kinds=definite "${supp[@]}" "$OUT/test_dlopen" "$LIBDIR/libmoq_ffi.so" 3 >"$log" 2>&1 || status=$?
+  grep -E '==[0-9]+== +(definitely lost|indirectly lost|possibly lost):|ERROR SUMMARY' "$log" || true
+  require_closing_line "$log"
+  if [ "$status" -ne 0 ]; then
+    echo "FAILED: valgrind dlopen run exited with $status (full log: $log)" >&2
+    return 1
+  fi
+}
+
 run_demo() {
   build_library
   compile "$OUT/pubsub_demo" examples/pubsub_demo.c
@@ -140,7 +162,8 @@ case "$1" in
   asan) run_asan ;;
   valgrind) run_valgrind ;;
   demo) run_demo ;;
-  all) run_asan; run_valgrind; run_demo ;;
+  dlopen) run_dlopen ;;
+  all) run_asan; run_valgrind; run_dlopen; run_demo ;;
   *) usage ;;
 esac
 echo "c-tests $1: passed in $((SECONDS - total_start)) s"

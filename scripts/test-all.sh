@@ -21,4 +21,5 @@ step "rust tests" cargo test --no-fail-fast
 step "panic injection tests" cargo test --features panic-injection --test panic_injection
 step "C suite under ASAN/UBSan" bash scripts/c-tests.sh asan
 step "C suite under valgrind" bash scripts/c-tests.sh valgrind
+step "dlopen/moq_shutdown/dlclose cycles" bash scripts/c-tests.sh dlopen
 echo "=== all steps passed in $(( $(date +%s) - suite_start )) s"

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 use std::thread::ThreadId;
 
 /// Work for the dispatcher thread: usually one application callback.
@@ -46,48 +46,64 @@ impl Gate {
     }
 }
 
+enum Message {
+    Run(Arc<Gate>, Job),
+    Stop,
+}
+
 struct Dispatcher {
-    sender: Sender<(Arc<Gate>, Job)>,
+    sender: Sender<Message>,
     /// The gate whose job is running right now, if any.
     running: Mutex<Option<u64>>,
     finished: Condvar,
     thread: ThreadId,
+    /// Signals when the thread has left its loop (for a bounded join at shutdown).
+    exited: Mutex<Option<Receiver<()>>>,
+    handle: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-static DISPATCHER: OnceLock<Dispatcher> = OnceLock::new();
-static START: Mutex<()> = Mutex::new(());
+/// The running dispatcher; `None` before first use and after [`stop`].
+static DISPATCHER: RwLock<Option<Arc<Dispatcher>>> = RwLock::new(None);
 
-fn dispatcher() -> Result<&'static Dispatcher> {
-    if let Some(dispatcher) = DISPATCHER.get() {
+fn current() -> Option<Arc<Dispatcher>> {
+    DISPATCHER.read().unwrap_or_else(PoisonError::into_inner).clone()
+}
+
+fn dispatcher() -> Result<Arc<Dispatcher>> {
+    if let Some(dispatcher) = current() {
         return Ok(dispatcher);
     }
-    let _start = START.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(dispatcher) = DISPATCHER.get() {
-        return Ok(dispatcher);
+    let mut slot = DISPATCHER.write().unwrap_or_else(PoisonError::into_inner);
+    if let Some(dispatcher) = slot.as_ref() {
+        return Ok(dispatcher.clone());
     }
     let (sender, receiver) = channel();
+    let (exit_tx, exit_rx) = channel();
+    let (ready_tx, ready_rx) = channel::<Arc<Dispatcher>>();
     let thread = std::thread::Builder::new()
         .name("moq-ffi-callbacks".into())
-        .spawn(move || run(receiver))
+        .spawn(move || {
+            if let Ok(dispatcher) = ready_rx.recv() {
+                run(&dispatcher, receiver);
+            }
+            let _ = exit_tx.send(());
+        })
         .map_err(|err| Error::internal(format!("could not start the callback thread: {err}")))?;
-    let dispatcher = Dispatcher {
+    let dispatcher = Arc::new(Dispatcher {
         sender,
         running: Mutex::new(None),
         finished: Condvar::new(),
         thread: thread.thread().id(),
-    };
-    Ok(DISPATCHER.get_or_init(|| dispatcher))
+        exited: Mutex::new(Some(exit_rx)),
+        handle: Mutex::new(Some(thread)),
+    });
+    let _ = ready_tx.send(dispatcher.clone());
+    *slot = Some(dispatcher.clone());
+    Ok(dispatcher)
 }
 
-fn run(receiver: Receiver<(Arc<Gate>, Job)>) {
-    // The dispatcher is only reachable once it is stored; wait for that.
-    let dispatcher = loop {
-        if let Some(dispatcher) = DISPATCHER.get() {
-            break dispatcher;
-        }
-        std::thread::yield_now();
-    };
-    while let Ok((gate, job)) = receiver.recv() {
+fn run(dispatcher: &Dispatcher, receiver: Receiver<Message>) {
+    while let Ok(Message::Run(gate, job)) = receiver.recv() {
         {
             let mut running = dispatcher.running.lock().unwrap_or_else(PoisonError::into_inner);
             if gate.is_closed() {
@@ -110,6 +126,38 @@ fn run(receiver: Receiver<(Arc<Gate>, Job)>) {
     }
 }
 
+/// Stops the dispatcher thread after the callbacks already queued, waiting at most `timeout`
+/// for it to exit. Must not be called from inside a callback. A later [`post`] starts a new
+/// thread.
+pub fn stop(timeout: std::time::Duration) -> Result<()> {
+    if in_callback() {
+        return Err(Error::new(
+            crate::error::ErrorKind::InvalidState,
+            "cannot stop the callback thread from inside a callback",
+        ));
+    }
+    let Some(dispatcher) = DISPATCHER.write().unwrap_or_else(PoisonError::into_inner).take() else {
+        return Ok(());
+    };
+    let _ = dispatcher.sender.send(Message::Stop);
+    let exited = dispatcher.exited.lock().unwrap_or_else(PoisonError::into_inner).take();
+    match exited.map(|exited| exited.recv_timeout(timeout)) {
+        Some(Err(std::sync::mpsc::RecvTimeoutError::Timeout)) => Err(Error::new(
+            crate::error::ErrorKind::Timeout,
+            format!(
+                "the callback thread did not finish within {} ms (a callback is still running)",
+                timeout.as_millis()
+            ),
+        )),
+        _ => {
+            if let Some(handle) = dispatcher.handle.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                let _ = handle.join();
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Queues `job` to run on the dispatcher thread unless `gate` is closed by then.
 pub fn post(gate: &Arc<Gate>, job: Job) -> Result<()> {
     if gate.is_closed() {
@@ -117,21 +165,20 @@ pub fn post(gate: &Arc<Gate>, job: Job) -> Result<()> {
     }
     dispatcher()?
         .sender
-        .send((gate.clone(), job))
+        .send(Message::Run(gate.clone(), job))
         .map_err(|_| Error::internal("the callback thread has stopped"))
 }
 
 /// Whether the calling thread is the dispatcher thread (i.e. we are inside a callback).
 pub fn in_callback() -> bool {
-    DISPATCHER
-        .get()
-        .is_some_and(|dispatcher| dispatcher.thread == std::thread::current().id())
+    std::thread::current().name() == Some("moq-ffi-callbacks")
+        && current().is_some_and(|dispatcher| dispatcher.thread == std::thread::current().id())
 }
 
 /// Closes `gate`: no callback of it starts afterwards, and (unless called from inside a
 /// callback) none is running when this returns.
 pub fn close(gate: &Gate) {
-    let Some(dispatcher) = DISPATCHER.get() else {
+    let Some(dispatcher) = current() else {
         // No callback was ever posted, so none can be running.
         gate.closed.store(true, Ordering::Release);
         return;

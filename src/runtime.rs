@@ -32,7 +32,27 @@ pub fn handle() -> Result<Handle> {
     drop(_guard);
     let handle = runtime.handle().clone();
     *slot = Some(runtime);
+    drop(slot);
+    // `MOQ_LOG` sends the library's logs to stderr when no host log callback is set.
+    crate::core::log::init_default();
     Ok(handle)
+}
+
+/// Stops the runtime: cancels every task and joins the worker threads, waiting at most
+/// `timeout`. The next [`handle`] starts a fresh runtime. Must not be called from a runtime
+/// thread.
+pub fn shutdown(timeout: Duration) -> Result<()> {
+    if Handle::try_current().is_ok() {
+        return Err(Error::new(
+            ErrorKind::InvalidState,
+            "the runtime cannot be shut down from one of its own tasks",
+        ));
+    }
+    let runtime = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner).take();
+    if let Some(runtime) = runtime {
+        runtime.shutdown_timeout(timeout);
+    }
+    Ok(())
 }
 
 /// Runs `future` on the runtime and waits for it on the calling thread for at most `timeout`.

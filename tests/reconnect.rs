@@ -348,3 +348,42 @@ fn a_first_release_config_struct_is_still_accepted() {
     assert_ok(unsafe { moq_connect(client, cstr(&relay.url).as_ptr(), None, std::ptr::null_mut()) });
     moq_client_destroy(client);
 }
+
+#[test]
+fn new_connection_functions_reject_hostile_arguments() {
+    let client = moq_client_create();
+    let garbage = 0xdead_beef_usize as *mut MoqClient;
+    for handle in [std::ptr::null_mut(), garbage] {
+        let (code, _) = take(unsafe {
+            moq_connect_async(handle, cstr("https://localhost:1").as_ptr(), None, std::ptr::null_mut())
+        });
+        assert_eq!(code, MoqResultCode::MOQ_ERROR_INVALID_HANDLE);
+        let mut buf = [0 as c_char; 8];
+        let (code, _) = take(unsafe { moq_client_last_error(handle, buf.as_mut_ptr(), buf.len()) });
+        assert_eq!(code, MoqResultCode::MOQ_ERROR_INVALID_HANDLE);
+        let (code, _) = take(unsafe { moq_client_protocol_version(handle, buf.as_mut_ptr(), buf.len()) });
+        assert_eq!(code, MoqResultCode::MOQ_ERROR_INVALID_HANDLE);
+    }
+    let (code, message) = take(unsafe { moq_connect_async(client, std::ptr::null(), None, std::ptr::null_mut()) });
+    assert_eq!(code, MoqResultCode::MOQ_ERROR_INVALID_ARGUMENT);
+    assert!(message.contains("url"), "{message}");
+    let (code, message) =
+        take(unsafe { moq_connect_async(client, cstr("ftp://x").as_ptr(), None, std::ptr::null_mut()) });
+    assert_eq!(code, MoqResultCode::MOQ_ERROR_INVALID_ARGUMENT, "{message}");
+    // A buffer pointer of NULL with a length, and a zero-length buffer.
+    let (code, message) = take(unsafe { moq_client_last_error(client, std::ptr::null_mut(), 16) });
+    assert_eq!(code, MoqResultCode::MOQ_ERROR_INVALID_ARGUMENT, "{message}");
+    let (code, _) = take(unsafe { moq_client_last_error(client, std::ptr::null_mut(), 0) });
+    assert_eq!(
+        code,
+        MoqResultCode::MOQ_ERROR_BUFFER_TOO_SMALL,
+        "the empty string still needs its terminator"
+    );
+    let mut one = [b'x' as c_char; 1];
+    assert_ok(unsafe { moq_client_last_error(client, one.as_mut_ptr(), 1) });
+    assert_eq!(one[0], 0, "nothing went wrong: an empty string");
+    moq_client_destroy(client);
+    let mut buf = [0 as c_char; 8];
+    let (code, _) = take(unsafe { moq_client_last_error(client, buf.as_mut_ptr(), buf.len()) });
+    assert_eq!(code, MoqResultCode::MOQ_ERROR_INVALID_HANDLE, "stale handle");
+}

@@ -464,6 +464,22 @@ impl Client {
         }
     }
 
+    /// Like [`Client::destroy`] but without waiting for the relay to acknowledge the close
+    /// (used when the library shuts down).
+    pub fn abort(&self) {
+        let session = {
+            let mut inner = self.lock();
+            inner.destroyed = true;
+            inner.epoch += 1;
+            self.set_state(&mut inner, ConnectionState::Disconnected);
+            inner.session.take()
+        };
+        if let Some(session) = session {
+            session.connection.abort(moq_net::Error::Cancel);
+        }
+        self.destroy();
+    }
+
     /// Disconnects, stops every callback of this client and its subscribers, and ends its
     /// broadcasts. Afterwards no callback of this client runs (unless called from one).
     pub fn destroy(&self) {

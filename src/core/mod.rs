@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod config;
+pub mod log;
 pub mod publish;
 pub mod relay;
 pub mod stats;

@@ -1,6 +1,7 @@
 //! Library-wide functions: initialisation, version, errors and strings.
 
 use super::boundary::{self, enter};
+use super::types::MoqResult;
 use std::ffi::{c_char, CString};
 use std::sync::OnceLock;
 
@@ -67,5 +68,53 @@ pub extern "C" fn moq_free_str(s: *const c_char) {
     enter("moq_free_str", || {
         boundary::free_string(s);
         Ok(())
+    })
+}
+
+/// Shuts the library down: destroys every client (sessions are aborted, not drained),
+/// publisher, subscriber and embedded relay, stops the I/O runtime and the callback thread and
+/// joins their threads, all within `timeout_ms` (0 = 5000). Afterwards every handle is invalid
+/// (calls return MOQ_ERROR_INVALID_HANDLE) and no library thread is left, so the shared library
+/// can be unloaded with `dlclose`; `moq_init` (or any call) starts a fresh library.
+///
+/// Errors: INVALID_STATE when called from inside a callback (the callback thread cannot join
+/// itself); TIMEOUT if a thread did not finish in time (a callback that does not return).
+/// Call it from one thread while no other thread is using the library.
+///
+/// # Safety
+/// None: takes no pointers.
+#[no_mangle]
+pub extern "C" fn moq_shutdown(timeout_ms: u32) -> MoqResult {
+    enter("moq_shutdown", || {
+        use crate::error::{Error, ErrorKind};
+        use std::time::{Duration, Instant};
+        if crate::dispatch::in_callback() {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                "moq_shutdown cannot be called from inside a callback",
+            ));
+        }
+        let timeout = match timeout_ms {
+            0 => Duration::from_millis(5000),
+            ms => Duration::from_millis(u64::from(ms)),
+        };
+        let deadline = Instant::now() + timeout;
+        for subscriber in boundary::SUBSCRIBERS.drain() {
+            subscriber.unsubscribe();
+        }
+        for client in boundary::CLIENTS.drain() {
+            client.abort();
+        }
+        for publisher in boundary::PUBLISHERS.drain() {
+            publisher.finish();
+        }
+        for relay in boundary::RELAYS.drain() {
+            relay.relay.stop();
+        }
+        // No host log callback may fire once the callback thread is gone.
+        crate::core::log::clear();
+        crate::runtime::shutdown(deadline.saturating_duration_since(Instant::now()))?;
+        crate::dispatch::stop(deadline.saturating_duration_since(Instant::now()))?;
+        Ok(boundary::ok())
     })
 }

@@ -3,6 +3,7 @@
 pub(crate) mod boundary;
 pub mod client;
 pub mod library;
+pub mod log;
 pub mod publisher;
 pub mod relay;
 pub mod stats;
@@ -11,6 +12,7 @@ pub mod types;
 
 pub use client::*;
 pub use library::*;
+pub use log::*;
 pub use publisher::*;
 pub use relay::*;
 pub use stats::*;

@@ -294,9 +294,15 @@ pub fn http_get(port: u16, path: &str, timeout: Duration) -> Result<String, Stri
 
 static RELAY_LOG_COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// The real `moq-relay` binary running as a child process on loopback, with a generated
-/// self-signed certificate (a new one on every start), anonymous publish/subscribe and an HTTP
-/// listener serving `/certificate.sha256`.
+/// The real `moq-relay` binary running as a child process on loopback, with anonymous
+/// publish/subscribe and an HTTP listener serving `/certificate.sha256`.
+///
+/// [`ExternalRelay::start`] uses `--listen-tls-generate` (a new self-signed certificate on every
+/// start, so a restart changes the fingerprint). [`ExternalRelay::start_with_stable_cert`]
+/// serves a certificate made once with the `openssl` CLI, kept across restarts (what a client
+/// that pins the fingerprint and reconnects needs). The certificate lives alone in its own
+/// directory: moq-relay watches the *directory* of `--listen-tls-cert` and reloads on any write
+/// in it, so a log file next to the certificate makes it reload in a loop (~18,000 reloads/s).
 ///
 /// The child is SIGKILLed when this value drops (also while a failing test unwinds) and, on
 /// Linux, when the thread that started it exits (`PR_SET_PDEATHSIG`), so no relay outlives its
@@ -314,6 +320,8 @@ pub struct ExternalRelay {
     pub log: std::path::PathBuf,
     /// How many times the process was started.
     pub starts: usize,
+    /// Directory holding only `cert.pem` and `key.pem` (stable-certificate mode).
+    tls_dir: Option<std::path::PathBuf>,
 }
 
 /// How long a relay start may take before the harness gives up.
@@ -323,6 +331,17 @@ impl ExternalRelay {
     /// Starts the relay on free loopback ports. Panics (failing the test) if the binary is
     /// missing: run `scripts/install-moq-relay.sh`.
     pub fn start() -> Self {
+        Self::start_inner(false)
+    }
+
+    /// Like [`ExternalRelay::start`], with one self-signed certificate (ECDSA P-256, for
+    /// `localhost` and 127.0.0.1) served by every process this value starts: the fingerprint
+    /// survives `restart`. Needs the `openssl` command.
+    pub fn start_with_stable_cert() -> Self {
+        Self::start_inner(true)
+    }
+
+    fn start_inner(stable_cert: bool) -> Self {
         let bin = moq_relay_bin();
         assert!(
             bin.is_file(),
@@ -339,7 +358,13 @@ impl ExternalRelay {
             fingerprint: String::new(),
             log,
             starts: 0,
+            tls_dir: None,
         };
+        if stable_cert {
+            let dir = std::env::temp_dir().join(format!("moq-ffi-relay-tls-{}-{n}", std::process::id()));
+            relay.tls_dir = Some(dir.clone());
+            make_self_signed_cert(&dir);
+        }
         // Another process may take a probed port before the relay binds it: retry with new ones.
         let mut errors = Vec::new();
         for _ in 0..3 {
@@ -422,8 +447,6 @@ impl ExternalRelay {
         command
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
-            .arg("--listen-tls-generate")
-            .arg("localhost")
             .arg("--auth-public")
             .arg("**")
             .arg("--web-http-listen")
@@ -431,6 +454,14 @@ impl ExternalRelay {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
+        match &self.tls_dir {
+            Some(dir) => command
+                .arg("--listen-tls-cert")
+                .arg(dir.join("cert.pem"))
+                .arg("--listen-tls-key")
+                .arg(dir.join("key.pem")),
+            None => command.arg("--listen-tls-generate").arg("localhost"),
+        };
         #[cfg(target_os = "linux")]
         {
             use std::os::unix::process::CommandExt;
@@ -492,12 +523,46 @@ impl ExternalRelay {
 impl Drop for ExternalRelay {
     fn drop(&mut self) {
         self.kill();
+        if let Some(dir) = &self.tls_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         if !std::thread::panicking() {
             let _ = std::fs::remove_file(&self.log);
         } else {
             eprintln!("moq-relay log kept at {}", self.log.display());
         }
     }
+}
+
+/// Writes `dir/cert.pem` and `dir/key.pem`: a self-signed ECDSA P-256 certificate for
+/// `localhost` and 127.0.0.1, valid 10 days, made with the `openssl` command (bounded by the
+/// command itself: it does no network I/O).
+pub fn make_self_signed_cert(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir).expect("create the certificate directory");
+    let output = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .args(["-days", "10", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|err| panic!("run openssl (needed for a stable relay certificate): {err}"));
+    assert!(
+        output.status.success(),
+        "openssl failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// A zero-initialised config (every newer field at its default) with `struct_size` set.
