@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing moq-ffi needs on a fresh Debian machine with a Rust
-# toolchain: a C compiler, valgrind, pkg-config, and cbindgen (for the header check).
+# toolchain: a C compiler, valgrind, openssl, cbindgen (for the header check) and the
+# standalone moq-relay 0.17.10 (for the interop and fault tests).
 # Idempotent: installs only what is missing.
 set -euo pipefail
 need_apt=()
@@ -8,6 +9,7 @@ command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
@@ -16,4 +18,6 @@ fi
 if ! command -v cbindgen >/dev/null 2>&1 || ! cbindgen --version | grep -q '0\.29\.'; then
   cargo install cbindgen --version 0.29.4 --quiet
 fi
+# The standalone relay the interop and fault tests run as a separate process (~7 min, once).
+bash "$(dirname "$0")/install-moq-relay.sh"
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt 2>/dev/null || true

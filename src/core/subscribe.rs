@@ -177,9 +177,11 @@ struct Reorder {
 /// publisher's retention, past which a missing group can no longer arrive. It must be long:
 /// under load moq-lite sends newer groups first, so an older group can trail for seconds.
 const GAP_TIMEOUT: Duration = RETENTION;
-/// The gap timeout on a track that also carries datagrams, where a gap is most likely a lost
-/// datagram (which never arrives) rather than a late group.
-const MIXED_GAP_TIMEOUT: Duration = Duration::from_millis(500);
+/// The gap timeout where a gap most likely never fills: on a track that also carries datagrams
+/// (a lost datagram never arrives), and before the first delivery when the session did not know
+/// where the track stood (on moq-lite-01..05 the relay's subscription to the publisher starts at
+/// the publisher's newest group, so the groups before it never come).
+const SHORT_GAP_TIMEOUT: Duration = Duration::from_millis(500);
 
 impl Reorder {
     fn new(next: u64) -> Self {
@@ -252,8 +254,9 @@ impl Reorder {
     }
 
     fn gap_timeout(&self) -> Duration {
-        if self.mixed {
-            MIXED_GAP_TIMEOUT
+        let start_unknown = self.latest_known.is_none() && self.next == self.start;
+        if self.mixed || start_unknown {
+            SHORT_GAP_TIMEOUT
         } else {
             GAP_TIMEOUT
         }

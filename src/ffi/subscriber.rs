@@ -16,6 +16,12 @@ use std::sync::Arc;
 /// call. `user_data` is passed back untouched and must stay valid until
 /// `moq_unsubscribe`/`moq_subscriber_destroy`/`moq_client_destroy` returns.
 ///
+/// On moq-lite-01..05 a relay confirms the subscription before its own subscription reaches the
+/// publisher, which then starts at its newest group: objects published in those first
+/// milliseconds may not arrive. moq-lite-06 and moq-transport deliver everything published after
+/// this returns. With `MoqClientConfig.reconnect`, the subscription resumes by itself after a
+/// reconnect, continuing after the last object it delivered.
+///
 /// Returns a handle released with `moq_subscriber_destroy`, or NULL with `moq_last_error`:
 /// NOT_CONNECTED, INVALID_ARGUMENT (names, NULL callback), NOT_FOUND (namespace or track),
 /// TIMEOUT, INVALID_HANDLE.

@@ -1285,6 +1285,57 @@ static void test_connect_closed_port(void) {
     states_free(&states);
 }
 
+/* moq_connect_async to a relay that never answers (a bound UDP socket that drops everything):
+ * returns at once, the calling thread stays free, and FAILED arrives by the timeout. */
+static void test_connect_async_silent_relay(void) {
+    printf("-- moq_connect_async to a relay that never answers\n");
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t alen = sizeof addr;
+    int bound = fd >= 0 && bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0 &&
+                getsockname(fd, (struct sockaddr *)&addr, &alen) == 0;
+    CHECK(bound, "bound a silent UDP socket");
+    MoqClientConfig config = pinned_config(1000);
+    MoqClient *client = moq_client_create_ex(&config);
+    CHECK(client != NULL, "moq_client_create_ex: %s", safe(moq_last_error()));
+    if (!bound || !client) {
+        if (fd >= 0) close(fd);
+        moq_client_destroy(client);
+        return;
+    }
+    States states;
+    states_init(&states);
+    char url[64];
+    snprintf(url, sizeof url, "https://localhost:%d", ntohs(addr.sin_port));
+    int64_t t0 = now_ms();
+    MoqResult r = moq_connect_async(client, url, states_callback, &states);
+    int64_t returned = now_ms() - t0;
+    CHECK(r.code == MOQ_OK, "moq_connect_async: %s %s", code_name(r.code), safe(r.message));
+    moq_free_str(r.message);
+    CHECK(returned < 200L * g_scale, "returned at once (%lld ms)", (long long)returned);
+    /* The calling thread is free meanwhile: it does its own work while the connect runs. */
+    int64_t worked = 0;
+    while (now_ms() - t0 < 500) {
+        sleep_ms(10);
+        worked += 10;
+    }
+    CHECK(worked >= 400 && !moq_is_connected(client), "the caller kept working while connecting");
+    CHECK(states_wait(&states, MOQ_STATE_FAILED, 5000L * g_scale) >= 0, "FAILED reported");
+    int64_t failed_after = now_ms() - t0;
+    CHECK(failed_after >= 900, "FAILED only after the 1000 ms timeout (%lld ms)", (long long)failed_after);
+    char reason[512];
+    r = moq_client_last_error(client, reason, sizeof reason);
+    CHECK(r.code == MOQ_OK && strstr(reason, "1000 ms") != NULL, "the reason names the timeout: %s", reason);
+    moq_free_str(r.message);
+    printf("   silent relay: FAILED after %lld ms: %s\n", (long long)failed_after, reason);
+    moq_client_destroy(client);
+    states_free(&states);
+    close(fd);
+}
+
 static void test_unpinned_rejected(void) {
     printf("-- default config (no pin) rejects the self-signed relay\n");
     MoqClient *client = moq_client_create();
@@ -1358,6 +1409,7 @@ int main(int argc, char **argv) {
         test_relay_goes_away();
         test_not_found();
         test_connect_closed_port();
+        test_connect_async_silent_relay();
         test_unpinned_rejected();
     }
 
