@@ -6,6 +6,7 @@
 #   scripts/c-tests.sh valgrind  test_contracts --quick under valgrind memcheck; a definite
 #                                leak or a memory error fails
 #   scripts/c-tests.sh dlopen    100 dlopen/moq_shutdown/dlclose cycles, then 3 under valgrind
+#   scripts/c-tests.sh fault     kill -9/restart a standalone moq-relay 5 times under ASan
 #   scripts/c-tests.sh demo      builds and runs examples/pubsub_demo.c
 #   scripts/c-tests.sh all       the three above, in that order
 #
@@ -36,7 +37,7 @@ LDFLAGS=(-L"$LIBDIR" -lmoq_ffi -Wl,-rpath,"$LIBDIR" -lpthread)
 CLOSING_LINE='^[0-9]+ passed, [0-9]+ failed$'
 
 usage() {
-  echo "usage: $0 asan|valgrind|dlopen|demo|all" >&2
+  echo "usage: $0 asan|valgrind|dlopen|fault|demo|all" >&2
   exit 2
 }
 
@@ -150,6 +151,33 @@ run_dlopen() {
   fi
 }
 
+# kill -9 / restart of a standalone moq-relay, 5 rounds, under ASan+LSan+UBSan: reconnecting
+# clients resume publishing and subscribing by themselves, nothing leaks.
+run_fault() {
+  build_library
+  local relay_bin=${MOQ_RELAY_BIN:-$HOME/.cache/moq-ffi/moq-relay-0.17.10/bin/moq-relay}
+  [ -x "$relay_bin" ] || { echo "FAILED: $relay_bin missing: run scripts/install-moq-relay.sh" >&2; return 1; }
+  # The certificate lives alone in its folder: moq-relay watches the folder for rotations.
+  local certs
+  certs=$(mktemp -d)
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$certs/key.pem" \
+    -out "$certs/cert.pem" -days 10 -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    2>/dev/null
+  local fingerprint
+  fingerprint=$(openssl x509 -in "$certs/cert.pem" -outform DER | sha256sum | cut -d' ' -f1)
+  compile "$OUT/test_fault_asan" tests/c/test_fault.c -std=gnu11 -fsanitize=address,undefined -fno-omit-frame-pointer
+  local log=$OUT/fault.log status=0
+  step "test_fault x5 (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    timeout 300 "$OUT/test_fault_asan" "$relay_bin" "$certs" "$fingerprint" 5 >"$log" 2>&1 || status=$?
+  rm -rf "$certs"
+  cat "$log"
+  require_closing_line "$log"
+  if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$log" || [ "$status" -ne 0 ]; then
+    echo "FAILED: test_fault (exit $status)" >&2
+    return 1
+  fi
+}
+
 run_demo() {
   build_library
   compile "$OUT/pubsub_demo" examples/pubsub_demo.c
@@ -163,7 +191,8 @@ case "$1" in
   valgrind) run_valgrind ;;
   demo) run_demo ;;
   dlopen) run_dlopen ;;
-  all) run_asan; run_valgrind; run_dlopen; run_demo ;;
+  fault) run_fault ;;
+  all) run_asan; run_valgrind; run_dlopen; run_fault; run_demo ;;
   *) usage ;;
 esac
 echo "c-tests $1: passed in $((SECONDS - total_start)) s"

@@ -22,4 +22,5 @@ step "panic injection tests" cargo test --features panic-injection --test panic_
 step "C suite under ASAN/UBSan" bash scripts/c-tests.sh asan
 step "C suite under valgrind" bash scripts/c-tests.sh valgrind
 step "dlopen/moq_shutdown/dlclose cycles" bash scripts/c-tests.sh dlopen
+step "relay kill -9/restart loop under ASAN" bash scripts/c-tests.sh fault
 echo "=== all steps passed in $(( $(date +%s) - suite_start )) s"
