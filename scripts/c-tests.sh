@@ -135,7 +135,7 @@ run_valgrind() {
 run_dlopen() {
   ensure_valgrind
   build_library
-  step "compile test_dlopen" "$CC" -std=gnu11 -Wall -Wextra -g -I"$ROOT/include" tests/c/test_dlopen.c -ldl -lpthread \
+  step "compile test_dlopen" "$CC" -std=gnu11 -Wall -Wextra -g -I"$ROOT/include" -I"$ROOT/tests/c" tests/c/test_dlopen.c -ldl -lpthread \
     -o "$OUT/test_dlopen"
   step "test_dlopen x100" timeout 300 "$OUT/test_dlopen" "$LIBDIR/libmoq_ffi.so" 100
   local log=$OUT/valgrind-dlopen.log status=0
