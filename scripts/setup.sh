@@ -2,7 +2,7 @@
 # Installs what building and testing moq-ffi needs on a fresh Debian machine with a Rust
 # toolchain: a C compiler, valgrind, openssl, cbindgen (for the header check) and the
 # standalone moq-relay 0.17.10 (for the interop and fault tests).
-# Idempotent: installs only what is missing.
+# Idempotent: installs only what is missing. `--no-relay` skips the standalone relay.
 set -euo pipefail
 need_apt=()
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
@@ -18,6 +18,9 @@ fi
 if ! command -v cbindgen >/dev/null 2>&1 || ! cbindgen --version | grep -q '0\.29\.'; then
   cargo install cbindgen --version 0.29.4 --quiet
 fi
-# The standalone relay the interop and fault tests run as a separate process (~7 min, once).
-bash "$(dirname "$0")/install-moq-relay.sh"
+# The standalone relay the interop and fault tests run as a separate process (~7 min, once);
+# the demo does not need it.
+if [ "${1:-}" != "--no-relay" ]; then
+  bash "$(dirname "$0")/install-moq-relay.sh"
+fi
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt 2>/dev/null || true
