@@ -18,6 +18,8 @@ fi
 if ! command -v cbindgen >/dev/null 2>&1 || ! cbindgen --version | grep -q '0\.29\.'; then
   cargo install cbindgen --version 0.29.4 --quiet
 fi
+# The offline dependency audit (scripts/audit.sh); --locked: its newest dependencies need a newer rustc.
+command -v cargo-audit >/dev/null 2>&1 || cargo install cargo-audit --version 0.22.2 --locked --quiet
 # The standalone relay the interop and fault tests run as a separate process (~7 min, once);
 # the demo does not need it.
 if [ "${1:-}" != "--no-relay" ]; then

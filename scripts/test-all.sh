@@ -17,6 +17,7 @@ step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --all-targets -- -D warnings
 step "cargo clippy (panic-injection)" cargo clippy --all-targets --features panic-injection -- -D warnings
 step "header freshness and C/C++ compile check" bash scripts/check-header.sh
+step "dependency audit (offline RustSec snapshot)" bash scripts/audit.sh
 step "rust tests" cargo test --no-fail-fast
 step "panic injection tests" cargo test --features panic-injection --test panic_injection
 step "C suite under ASAN/UBSan" bash scripts/c-tests.sh asan
