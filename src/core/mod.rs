@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod config;
+pub(crate) mod dial;
 pub mod log;
 pub mod publish;
 pub mod relay;
