@@ -22,6 +22,42 @@
 #include <stdint.h>
 
 /**
+ * Largest catalog accepted or produced, in bytes of JSON.
+ */
+#define MAX_CATALOG_SIZE (1 << 20)
+
+/**
+ * Most tracks one catalog may list.
+ */
+#define MAX_CATALOG_TRACKS 1024
+
+/**
+ * A source queue's capacity when the application does not choose one.
+ */
+#define DEFAULT_CAPACITY 1024
+
+/**
+ * The largest capacity a source queue accepts; larger requests are clamped here (the FFI rejects
+ * them before they get this far).
+ */
+#define MAX_CAPACITY (1 << 20)
+
+/**
+ * The control queue's capacity (connection and announcement events).
+ */
+#define CONTROL_CAPACITY 4096
+
+/**
+ * How many non-droppable events a source queue keeps before it drops the oldest non-terminal one.
+ */
+#define MAX_KEPT 64
+
+/**
+ * The track priority when none is given (moq-net's midpoint).
+ */
+#define DEFAULT_PRIORITY 127
+
+/**
  * Longest namespace or track name, in bytes (UTF-8, no control characters, not empty; a
  * namespace's '/'-separated segments must not be empty: no leading, trailing or doubled '/').
  */
@@ -46,6 +82,21 @@
  * Largest object in datagram mode, in bytes.
  */
 #define MOQ_MAX_DATAGRAM_SIZE 1024
+
+/**
+ * Most objects in one group (`moq_publish_object`): moq-net's cap.
+ */
+#define MOQ_MAX_GROUP_OBJECTS 8192
+
+/**
+ * Largest catalog JSON, in bytes.
+ */
+#define MOQ_MAX_CATALOG_SIZE 1048576
+
+/**
+ * Most tracks in one catalog.
+ */
+#define MOQ_MAX_CATALOG_TRACKS 1024
 
 /**
  * Outcome of a call. Values are stable; new ones are only appended.
@@ -157,6 +208,157 @@ typedef struct MoqRelay MoqRelay;
 typedef struct MoqSubscriber MoqSubscriber;
 
 /**
+ * Result of a call. `message` is NULL on success; on failure it is a copy of the error text,
+ * owned by the caller and released with `moq_free_str`.
+ */
+typedef struct {
+  /**
+   * What happened.
+   */
+  MoqResultCode code;
+  /**
+   * NULL on success; otherwise an error message the caller frees with `moq_free_str`.
+   */
+  const char *message;
+} MoqResult;
+
+/**
+ * Called on the library's callback thread with an announced namespace (the earlier API;
+ * `track_name` is always ""). Strings are valid only during the call.
+ */
+typedef void (*MoqTrackCallback)(void *user_data, const char *namespace_str, const char *track_name);
+
+/**
+ * Called on the library's callback thread when a namespace is announced (`active` true) or
+ * withdrawn (false). The string is valid only during the call.
+ */
+typedef void (*MoqAnnounceCallback)(void *user_data, const char *namespace_str, bool active);
+
+/**
+ * One track of a catalog. Strings are NUL-terminated UTF-8; `name` is never NULL, the others
+ * are NULL when the catalog does not give them. Numbers are 0 when unknown.
+ */
+typedef struct {
+  /**
+   * The track name in the broadcast.
+   */
+  const char *name;
+  /**
+   * Codec string, e.g. `"avc1.64001f"` or `"opus"`.
+   */
+  const char *codec;
+  /**
+   * Media type, e.g. `"video/mp4"` or `"application/json"`.
+   */
+  const char *mime_type;
+  /**
+   * Width in pixels.
+   */
+  uint32_t width;
+  /**
+   * Height in pixels.
+   */
+  uint32_t height;
+  /**
+   * Bits per second.
+   */
+  uint32_t bitrate;
+  /**
+   * Audio samples per second.
+   */
+  uint32_t sample_rate;
+  /**
+   * Language tag, e.g. `"en"`.
+   */
+  const char *language;
+} MoqTrackInfo;
+
+/**
+ * Called on the library's callback thread with a catalog's tracks; the array and its strings
+ * are valid only during the call.
+ */
+typedef void (*MoqCatalogCallback)(void *user_data, const MoqTrackInfo *tracks, size_t track_count);
+
+/**
+ * Where a subscription starts: see the `MOQ_START_*` constants.
+ */
+typedef uint32_t MoqStartPosition;
+
+/**
+ * How a subscription delivers: to callbacks or to `moq_poll`.
+ */
+typedef uint32_t MoqDeliveryTarget;
+
+/**
+ * What a full poll queue does with the next object.
+ */
+typedef uint32_t MoqQueuePolicy;
+
+/**
+ * Subscription settings for `moq_subscribe_ex`. Start from `moq_subscribe_options_default()`.
+ */
+typedef struct {
+  /**
+   * `sizeof(MoqSubscribeOptions)` of the caller's header (set by the default function).
+   */
+  uint32_t struct_size;
+  /**
+   * `MOQ_START_NEXT_GROUP` (default), `MOQ_START_LATEST_GROUP` or `MOQ_START_ABSOLUTE_GROUP`.
+   */
+  MoqStartPosition start;
+  /**
+   * The first group for `MOQ_START_ABSOLUTE_GROUP`.
+   */
+  uint64_t start_group;
+  /**
+   * Objects older than this (ms since they arrived) when their turn comes are skipped and
+   * counted in `dropped_too_late`, and gaps are given up after it; 0 = no limit (reliable).
+   */
+  uint32_t max_latency_ms;
+  /**
+   * Subscriber priority 0..255, higher is more urgent; default 127.
+   */
+  uint8_t priority;
+  /**
+   * Nonzero: wait for the namespace and track to appear (status SUBSCRIBED when they do)
+   * instead of reporting NOT_FOUND after the client's timeout.
+   */
+  uint8_t wait_for_track;
+  /**
+   * `MOQ_DELIVER_CALLBACK` (default) or `MOQ_DELIVER_POLL`.
+   */
+  MoqDeliveryTarget delivery;
+  /**
+   * Poll mode: the most objects queued for this subscription; 0 = 1024, at most 1048576.
+   */
+  uint32_t queue_capacity;
+  /**
+   * Poll mode: what a full queue does (`MOQ_QUEUE_*`); default DROP_OLDEST.
+   */
+  MoqQueuePolicy queue_policy;
+} MoqSubscribeOptions;
+
+/**
+ * A subscription's state as reported by `MoqStatusCallback` / `MOQ_EVENT_STATUS`.
+ */
+typedef uint32_t MoqSubscriptionStatus;
+
+/**
+ * Called on the library's callback thread when a subscription's status changes. `code` is the
+ * publisher's abort code for ERROR (else 0); `message` (never NULL, "" for SUBSCRIBED) is valid
+ * only during the call. After a terminal status nothing more is called for the subscription.
+ */
+typedef void (*MoqStatusCallback)(void *user_data,
+                                  MoqSubscriptionStatus status,
+                                  uint32_t code,
+                                  const char *message);
+
+/**
+ * A catalog JSON format for `moq_publish_catalog`.
+ */
+typedef uint32_t MoqCatalogFormat;
+
+/**
  * Client settings for `moq_client_create_ex`. Zero-initialise it, set `struct_size` to
  * `sizeof(MoqClientConfig)`, then set what you need.
  */
@@ -217,22 +419,12 @@ typedef struct {
    * A relay silent this long is declared gone (DISCONNECTED or RECONNECTING); 0 = 5000 ms.
    */
   uint32_t idle_timeout_ms;
+  /**
+   * Also queue connection state changes for `moq_poll` (as `MOQ_EVENT_CONNECTION`), besides
+   * the connection callback if one is given.
+   */
+  bool poll_events;
 } MoqClientConfig;
-
-/**
- * Result of a call. `message` is NULL on success; on failure it is a copy of the error text,
- * owned by the caller and released with `moq_free_str`.
- */
-typedef struct {
-  /**
-   * What happened.
-   */
-  MoqResultCode code;
-  /**
-   * NULL on success; otherwise an error message the caller frees with `moq_free_str`.
-   */
-  const char *message;
-} MoqResult;
 
 /**
  * Called on the library's callback thread when the connection state changes.
@@ -261,12 +453,146 @@ typedef void (*MoqLogCallback)(void *user_data,
                                const char *message);
 
 /**
+ * What a `MoqEvent` reports.
+ */
+typedef uint32_t MoqEventType;
+
+/**
  * How an object travels: `MOQ_DELIVERY_DATAGRAM` or `MOQ_DELIVERY_STREAM`.
  *
  * An integer type (not a C enum) so that any value a caller passes is well-defined; values
  * other than the constants below are rejected with `MOQ_ERROR_INVALID_ARGUMENT`.
  */
 typedef uint32_t MoqDeliveryMode;
+
+/**
+ * Where an object sits in its track and how it travelled.
+ */
+typedef struct {
+  /**
+   * The group's id (a datagram's sequence for datagrams).
+   */
+  uint64_t group_id;
+  /**
+   * The object's index in its group (0 for datagrams).
+   */
+  uint64_t object_id;
+  /**
+   * The publisher's timestamp in µs (`moq_publish_object`; the Unix-epoch publish time for
+   * `moq_publish_data`), or 0 when the negotiated protocol does not carry timestamps
+   * (moq-lite-01..04, moq-transport-14..16).
+   */
+  uint64_t timestamp_us;
+  /**
+   * `MOQ_DELIVERY_STREAM` or `MOQ_DELIVERY_DATAGRAM`.
+   */
+  MoqDeliveryMode delivery_mode;
+  /**
+   * The track priority the publisher declared.
+   */
+  uint8_t priority;
+} MoqObjectInfo;
+
+/**
+ * One event from `moq_poll`. Fields not listed for its `kind` are zero/NULL. Every pointer in
+ * it is owned by the library and stays valid until the next `moq_poll` call on the same client
+ * (from any thread) or `moq_client_destroy`, whichever comes first: copy what you keep longer.
+ */
+typedef struct {
+  /**
+   * One of the `MOQ_EVENT_*` values.
+   */
+  MoqEventType kind;
+  /**
+   * The subscription the event belongs to (OBJECT, STATUS, CATALOG), else NULL. It may have
+   * been destroyed since: compare it, do not assume it is live.
+   */
+  MoqSubscriber *subscriber;
+  /**
+   * OBJECT: where the object sits and how it travelled.
+   */
+  MoqObjectInfo object;
+  /**
+   * OBJECT: the payload (may be non-NULL when `data_len` is 0).
+   */
+  const uint8_t *data;
+  /**
+   * OBJECT: payload length in bytes.
+   */
+  size_t data_len;
+  /**
+   * STATUS: the `MOQ_SUBSCRIPTION_*` value.
+   */
+  MoqSubscriptionStatus status;
+  /**
+   * STATUS: the publisher's abort code for ERROR, else 0.
+   */
+  uint32_t code;
+  /**
+   * STATUS: why (never NULL for STATUS; "" for SUBSCRIBED).
+   */
+  const char *message;
+  /**
+   * CONNECTION: the new state.
+   */
+  MoqConnectionState connection_state;
+  /**
+   * ANNOUNCE: the namespace.
+   */
+  const char *namespace_str;
+  /**
+   * ANNOUNCE: true when announced, false when withdrawn.
+   */
+  bool active;
+  /**
+   * CATALOG: the tracks.
+   */
+  const MoqTrackInfo *tracks;
+  /**
+   * CATALOG: how many tracks.
+   */
+  size_t track_count;
+  /**
+   * CATALOG: the catalog's JSON text, NUL-terminated.
+   */
+  const char *catalog_json;
+} MoqEvent;
+
+/**
+ * Group order of a track: `MOQ_GROUP_ORDER_ASCENDING` (the default) or
+ * `MOQ_GROUP_ORDER_DESCENDING`.
+ */
+typedef uint32_t MoqGroupOrder;
+
+/**
+ * Publisher settings for `moq_create_publisher_opts`. Start from
+ * `moq_publisher_options_default()`, then change what you need.
+ */
+typedef struct {
+  /**
+   * `sizeof(MoqPublisherOptions)` of the caller's header (set by the default function).
+   */
+  uint32_t struct_size;
+  /**
+   * `MOQ_DELIVERY_STREAM` (default) or `MOQ_DELIVERY_DATAGRAM`. Groups
+   * (`moq_publisher_begin_group`) need stream mode.
+   */
+  MoqDeliveryMode delivery_mode;
+  /**
+   * Track priority 0..255, higher is more urgent (relays favour it when bandwidth is short);
+   * default 127.
+   */
+  uint8_t priority;
+  /**
+   * `MOQ_GROUP_ORDER_ASCENDING` (default); DESCENDING is MOQ_ERROR_UNSUPPORTED.
+   */
+  MoqGroupOrder group_order;
+  /**
+   * How long this publisher and relays keep a group for late or slow subscribers, in ms;
+   * 0 = 30000, at most 3600000.
+   */
+  uint32_t retention_ms;
+} MoqPublisherOptions;
 
 /**
  * Counters of a client (totals over its publishers and subscribers), a publisher or a
@@ -323,6 +649,15 @@ typedef struct {
 typedef void (*MoqDataCallback)(void *user_data, const uint8_t *data, size_t data_len);
 
 /**
+ * Called on the library's callback thread with one object. `info` and `data` are valid only
+ * during the call; `data` may be non-NULL when `data_len` is 0.
+ */
+typedef void (*MoqObjectCallback)(void *user_data,
+                                  const MoqObjectInfo *info,
+                                  const uint8_t *data,
+                                  size_t data_len);
+
+/**
  * No events.
  */
 #define MOQ_LOG_OFF 0
@@ -362,9 +697,235 @@ typedef void (*MoqDataCallback)(void *user_data, const uint8_t *data, size_t dat
  */
 #define MOQ_DELIVERY_STREAM 1
 
+/**
+ * Older groups before newer ones.
+ */
+#define MOQ_GROUP_ORDER_ASCENDING 0
+
+/**
+ * Newer groups first. Not carried by the protocol stack (moq-net 0.3 pads the field on the
+ * wire): rejected with `MOQ_ERROR_UNSUPPORTED` rather than silently ignored.
+ */
+#define MOQ_GROUP_ORDER_DESCENDING 1
+
+/**
+ * Objects published after the subscription is live (the default).
+ */
+#define MOQ_START_NEXT_GROUP 0
+
+/**
+ * The newest group the relay still holds (e.g. the current keyframe or game state), then on.
+ */
+#define MOQ_START_LATEST_GROUP 1
+
+/**
+ * The group `MoqSubscribeOptions.start_group` (if the relay or publisher still holds it), then on.
+ */
+#define MOQ_START_ABSOLUTE_GROUP 2
+
+/**
+ * Callbacks on the library's callback thread (the default).
+ */
+#define MOQ_DELIVER_CALLBACK 0
+
+/**
+ * Events queued on the client for `moq_poll`, on the caller's thread.
+ */
+#define MOQ_DELIVER_POLL 1
+
+/**
+ * Drop the oldest queued object to make room (default: the consumer sees the newest data).
+ */
+#define MOQ_QUEUE_DROP_OLDEST 0
+
+/**
+ * Keep only the newest object (a capacity of one; game state, sensor values).
+ */
+#define MOQ_QUEUE_LATEST_ONLY 1
+
+/**
+ * Drop the arriving object (the consumer sees a contiguous prefix).
+ */
+#define MOQ_QUEUE_DROP_NEWEST 2
+
+/**
+ * The subscription is live; objects follow. Reported again after it resumes on a new session.
+ */
+#define MOQ_SUBSCRIPTION_SUBSCRIBED 1
+
+/**
+ * Terminal: the namespace or track does not exist.
+ */
+#define MOQ_SUBSCRIPTION_NOT_FOUND 2
+
+/**
+ * Terminal: the publisher ended the track (`moq_publisher_finish`).
+ */
+#define MOQ_SUBSCRIPTION_ENDED 3
+
+/**
+ * Terminal: the subscription failed; `code` is the publisher's abort code if it gave one.
+ */
+#define MOQ_SUBSCRIPTION_ERROR 4
+
+/**
+ * `{"version":1,"tracks":[{"name":..,"selectionParams":{..}}]}`, the earlier moq-ffi format.
+ */
+#define MOQ_CATALOG_FORMAT_SEED 0
+
+/**
+ * moq-dev's hang `catalog.json` (video/audio renditions, json and binary tracks).
+ */
+#define MOQ_CATALOG_FORMAT_HANG 1
+
+/**
+ * An object of a poll-mode subscription: `subscriber`, `object`, `data`, `data_len`.
+ */
+#define MOQ_EVENT_OBJECT 1
+
+/**
+ * A poll-mode subscription's status: `subscriber`, `status`, `code`, `message`.
+ */
+#define MOQ_EVENT_STATUS 2
+
+/**
+ * The client's connection state (`MoqClientConfig.poll_events`): `connection_state`.
+ */
+#define MOQ_EVENT_CONNECTION 3
+
+/**
+ * A namespace announced or withdrawn (`moq_subscribe_announces*` with a NULL callback):
+ * `namespace_str`, `active`.
+ */
+#define MOQ_EVENT_ANNOUNCE 4
+
+/**
+ * A new catalog on a poll-mode catalog subscription: `subscriber`, `tracks`, `track_count`,
+ * `catalog_json`.
+ */
+#define MOQ_EVENT_CATALOG 5
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Reports every namespace the relay announces to this client: `callback(user_data,
+ * namespace_str, "")` on the library's callback thread (`track_name` is always the empty
+ * string: announcements name namespaces, not tracks). Withdrawals are not reported here; use
+ * `moq_subscribe_announces_ex` for them. A NULL `callback` queues `MOQ_EVENT_ANNOUNCE` events
+ * for `moq_poll` instead.
+ *
+ * Works before and after `moq_connect` and across reconnects (namespaces already announced are
+ * reported first). A client has one announcement watcher: registering again replaces it;
+ * `moq_unsubscribe_announces` stops it. Strings are valid only during the call; `user_data`
+ * must stay valid until the watcher is replaced or stopped, or the client destroyed.
+ *
+ * Errors: CLOSED (client being destroyed), INVALID_HANDLE. Never blocks on the network.
+ *
+ * # Safety
+ * `callback` is safe to call with `user_data` from another thread until the watcher stops.
+ */
+MoqResult moq_subscribe_announces(MoqClient *client, MoqTrackCallback callback, void *user_data);
+
+/**
+ * Reports announcements of namespaces equal to `prefix` or below it (`prefix` NULL or "" =
+ * all): `callback(user_data, namespace_str, true)` when a namespace is announced and
+ * `(…, false)` when it is withdrawn (its publisher went away or the session to the relay
+ * ended). A NULL `callback` queues `MOQ_EVENT_ANNOUNCE` events for `moq_poll` instead.
+ * Otherwise as `moq_subscribe_announces` (one watcher per client, replaced by a new one).
+ *
+ * Errors: INVALID_ARGUMENT (`prefix` not a valid namespace), CLOSED, INVALID_HANDLE.
+ *
+ * # Safety
+ * `prefix` is NULL or NUL-terminated; `callback` is safe to call with `user_data` from another
+ * thread until the watcher stops.
+ */
+MoqResult moq_subscribe_announces_ex(MoqClient *client,
+                                     const char *prefix,
+                                     MoqAnnounceCallback callback,
+                                     void *user_data);
+
+/**
+ * Stops the client's announcement watcher. After it returns no announcement callback runs or
+ * is running (from inside one: returns at once, none follows). Idempotent.
+ *
+ * # Safety
+ * None beyond passing a pointer value.
+ */
+MoqResult moq_unsubscribe_announces(MoqClient *client);
+
+/**
+ * Subscribes to the catalog track `catalog_track_name` (e.g. `"catalog.json"`) in
+ * `namespace_str` and calls `callback` with its track list each time the publisher updates it,
+ * starting with the current one. Both the seed format (`{"version":1,"tracks":[...]}`) and
+ * moq-dev's hang `catalog.json` are understood. Same as `moq_subscribe_catalog_ex` with the
+ * default options (start at the latest group), no status callback.
+ *
+ * `tracks` and every string in it are valid only during the call. Returns a subscriber handle
+ * (`moq_unsubscribe`, `moq_subscriber_destroy`, `moq_catalog_json` apply), or NULL with
+ * `moq_last_error`. Never blocks on the network.
+ *
+ * # Safety
+ * As for `moq_subscribe_catalog_ex`.
+ */
+MoqSubscriber *moq_subscribe_catalog(MoqClient *client,
+                                     const char *namespace_str,
+                                     const char *catalog_track_name,
+                                     MoqCatalogCallback callback,
+                                     void *user_data);
+
+/**
+ * Subscribes to a catalog track with `options` (NULL = the defaults but starting at
+ * `MOQ_START_LATEST_GROUP`, so the current catalog arrives first). Each catalog
+ * object is parsed and delivered to `on_catalog` (callback mode) or as `MOQ_EVENT_CATALOG`
+ * (poll mode; both callbacks NULL). Malformed, oversized (over `MOQ_MAX_CATALOG_SIZE`) or
+ * hostile JSON ends the subscription with `MOQ_SUBSCRIPTION_ERROR` naming the problem; it
+ * never crashes or hangs. `on_status` (may be NULL) works as for `moq_subscribe_ex`.
+ *
+ * # Safety
+ * `namespace_str` and `catalog_track_name` are NULL or NUL-terminated; `options` is NULL or a
+ * readable `MoqSubscribeOptions` of its `struct_size`; the callbacks are safe to call with
+ * `user_data` from another thread until the subscription is stopped.
+ */
+MoqSubscriber *moq_subscribe_catalog_ex(MoqClient *client,
+                                        const char *namespace_str,
+                                        const char *catalog_track_name,
+                                        const MoqSubscribeOptions *options,
+                                        MoqCatalogCallback on_catalog,
+                                        MoqStatusCallback on_status,
+                                        void *user_data);
+
+/**
+ * The raw JSON of the newest catalog a catalog subscription received, as a NUL-terminated
+ * string the caller frees with `moq_free_str`; NULL with `moq_last_error` when none arrived
+ * yet (NOT_FOUND) or the handle is invalid. Callable from any thread, including the catalog
+ * callback. Never blocks.
+ *
+ * # Safety
+ * None beyond passing a pointer value.
+ */
+const char *moq_catalog_json(MoqSubscriber *subscriber);
+
+/**
+ * Publishes `track_count` tracks as a catalog in `format` (`MOQ_CATALOG_FORMAT_SEED` or
+ * `MOQ_CATALOG_FORMAT_HANG`) on `publisher`, a stream-mode publisher of the catalog track
+ * (e.g. `"catalog.json"`). Each call publishes the complete list as a new group; call it again
+ * whenever tracks come or go, and subscribers receive the new list. The tracks are copied.
+ *
+ * Errors: INVALID_ARGUMENT (NULL tracks with a non-zero count, more than
+ * `MOQ_MAX_CATALOG_TRACKS`, a NULL/empty/duplicate name, strings that are not UTF-8 or too
+ * long, a video/audio track without a codec in the hang format, an unknown format),
+ * INVALID_STATE (datagram publisher or an open group), NOT_CONNECTED, CLOSED, INVALID_HANDLE.
+ *
+ * # Safety
+ * `tracks` is NULL (only with `track_count` 0) or points to `track_count` readable
+ * `MoqTrackInfo` whose strings are NULL or NUL-terminated.
+ */
+MoqResult moq_publish_catalog(MoqPublisher *publisher,
+                              const MoqTrackInfo *tracks,
+                              size_t track_count,
+                              MoqCatalogFormat format);
 
 /**
  * Creates a disconnected client with default settings (system roots, 10 s timeout).
@@ -535,6 +1096,16 @@ const char *moq_version(void);
 const char *moq_last_error(void);
 
 /**
+ * The code of the last failing call on this thread (the code `moq_last_error` describes), or
+ * `MOQ_OK` if none failed yet. Lets callers of functions that return a pointer or bool tell
+ * errors apart (e.g. NOT_FOUND from INVALID_HANDLE). Never blocks.
+ *
+ * # Safety
+ * None: takes no pointers.
+ */
+MoqResultCode moq_last_error_code(void);
+
+/**
  * Frees a string the library handed to the caller (a `MoqResult.message`).
  *
  * NULL, strings the library did not hand out, and strings already freed are ignored (as with
@@ -600,6 +1171,27 @@ MoqResult moq_shutdown(uint32_t timeout_ms);
 MoqResult moq_set_log_callback(MoqLogLevel max_level, MoqLogCallback callback, void *user_data);
 
 /**
+ * Takes up to `max_events` queued events of `client` into `events`, waiting up to `timeout_ms`
+ * for the first (0 = do not wait). Returns how many were written; 0 when none arrived in time
+ * or on error (`moq_last_error` says which: INVALID_HANDLE, INVALID_ARGUMENT for NULL `events`
+ * with non-zero `max_events`, INVALID_STATE when another thread is polling this client).
+ *
+ * Events come from poll-mode subscriptions (objects, status, catalogs: each subscription's own
+ * bounded queue, drained round-robin so none starves), announcement watchers registered with a
+ * NULL callback, and connection states (`MoqClientConfig.poll_events`). Within a subscription
+ * events keep their order; a terminal status is its last event.
+ *
+ * Ownership: every pointer in the returned events stays valid until the next `moq_poll` on
+ * this client (from any thread) or `moq_client_destroy`. Blocks at most `timeout_ms`;
+ * `moq_client_destroy` from another thread ends the wait early. One thread polls a client at
+ * a time.
+ *
+ * # Safety
+ * `events` is NULL (only with `max_events` 0) or points to `max_events` writable `MoqEvent`s.
+ */
+size_t moq_poll(MoqClient *client, MoqEvent *events, size_t max_events, uint32_t timeout_ms);
+
+/**
  * Creates a stream-mode publisher; see `moq_create_publisher_ex`.
  *
  * # Safety
@@ -652,6 +1244,93 @@ MoqResult moq_publish_data(MoqPublisher *publisher,
                            const uint8_t *data,
                            size_t data_len,
                            MoqDeliveryMode delivery_mode);
+
+/**
+ * The default publisher options: stream mode, priority 127, ascending groups, 30 s retention,
+ * `struct_size` set. Never fails.
+ *
+ * # Safety
+ * None.
+ */
+MoqPublisherOptions moq_publisher_options_default(void);
+
+/**
+ * Creates a publisher for track `track_name` in `namespace_str` with `options` (NULL = the
+ * defaults), announcing the namespace if needed. Never blocks on the network.
+ *
+ * Returns a handle released with `moq_publisher_destroy`, or NULL with `moq_last_error`:
+ * NOT_CONNECTED, INVALID_ARGUMENT (names, unknown `struct_size`, mode, retention out of range,
+ * a second publisher for the same track), UNSUPPORTED (descending group order),
+ * INVALID_HANDLE. Thread-safe.
+ *
+ * # Safety
+ * `namespace_str` and `track_name` are NULL or NUL-terminated strings; `options` is NULL or
+ * points to a readable `MoqPublisherOptions` of at least its `struct_size` bytes.
+ */
+MoqPublisher *moq_create_publisher_opts(MoqClient *client,
+                                        const char *namespace_str,
+                                        const char *track_name,
+                                        const MoqPublisherOptions *options);
+
+/**
+ * Starts a new group on a stream-mode publisher, ending the open group first if there is one.
+ * Writes the new group's id to `out_group_id` (may be NULL). Never blocks.
+ *
+ * Errors: INVALID_STATE (datagram publisher), CLOSED (after finish/abort), INVALID_HANDLE.
+ * Thread-safe, but a group is one sequence: build each group from one thread.
+ *
+ * # Safety
+ * `out_group_id` is NULL or points to a writable `uint64_t`.
+ */
+MoqResult moq_publisher_begin_group(MoqPublisher *publisher, uint64_t *out_group_id);
+
+/**
+ * Appends an object of `data_len` bytes (copied before returning) to the open group, stamped
+ * with `timestamp_us` (the caller's presentation time in µs; 0 = now, µs since the Unix epoch).
+ * Objects get ids 0, 1, 2... within their group. Never blocks on the network.
+ *
+ * Errors: INVALID_STATE (no open group, or a datagram publisher), INVALID_ARGUMENT (NULL data
+ * with non-zero length, more than `MOQ_MAX_OBJECT_SIZE` bytes, the group already holds
+ * `MOQ_MAX_GROUP_OBJECTS` objects, timestamp beyond 2^62-1), NOT_CONNECTED, CLOSED,
+ * INVALID_HANDLE.
+ *
+ * # Safety
+ * `data` is NULL (only with `data_len` 0) or points to `data_len` readable bytes.
+ */
+MoqResult moq_publish_object(MoqPublisher *publisher,
+                             const uint8_t *data,
+                             size_t data_len,
+                             uint64_t timestamp_us);
+
+/**
+ * Ends the open group: subscribers learn it is complete. Errors: INVALID_STATE (no open
+ * group), CLOSED, INVALID_HANDLE. Never blocks.
+ *
+ * # Safety
+ * None beyond passing a pointer value.
+ */
+MoqResult moq_publisher_end_group(MoqPublisher *publisher);
+
+/**
+ * Ends the track after its last group (ending an open group first): subscribers get
+ * `MOQ_SUBSCRIPTION_ENDED` once they have every object. Later publishes fail with CLOSED.
+ * Idempotent; the handle stays valid until `moq_publisher_destroy`. Never blocks.
+ *
+ * # Safety
+ * None beyond passing a pointer value.
+ */
+MoqResult moq_publisher_finish(MoqPublisher *publisher);
+
+/**
+ * Aborts the track with application error `code` (0..65535): subscribers get
+ * `MOQ_SUBSCRIPTION_ERROR` carrying it. Later publishes fail with CLOSED. Errors:
+ * INVALID_ARGUMENT (code above 65535), CLOSED (already finished or aborted), INVALID_HANDLE.
+ * Never blocks.
+ *
+ * # Safety
+ * None beyond passing a pointer value.
+ */
+MoqResult moq_publisher_abort(MoqPublisher *publisher, uint32_t code);
 
 /**
  * Starts an embedded MoQ relay (the `moq-relay` crate) on `bind_addr`, e.g. `"127.0.0.1:0"`
@@ -780,6 +1459,49 @@ bool moq_is_subscribed(const MoqSubscriber *subscriber);
  * None beyond passing a pointer value.
  */
 void moq_subscriber_destroy(MoqSubscriber *subscriber);
+
+/**
+ * The default subscription options: start at the next group, no latency bound, priority 127,
+ * fail with NOT_FOUND instead of waiting, callback delivery, poll queue of 1024 dropping the
+ * oldest, `struct_size` set. Never fails.
+ *
+ * # Safety
+ * None.
+ */
+MoqSubscribeOptions moq_subscribe_options_default(void);
+
+/**
+ * Subscribes to `track_name` in `namespace_str` with `options` (NULL = the defaults). Never
+ * blocks on the network: the subscription is established in the background and `on_status`
+ * reports SUBSCRIBED when it is live (again after each resume), then exactly one terminal
+ * status — NOT_FOUND (no such namespace or track within the client's timeout, unless
+ * `options->wait_for_track`), ENDED (`moq_publisher_finish`) or ERROR (with the publisher's
+ * abort code, or why it failed) — after which no callback of this subscription runs.
+ *
+ * Callback delivery: `on_object` (required) receives each object with its `MoqObjectInfo`,
+ * on the library's callback thread, in order; `on_status` may be NULL. Poll delivery
+ * (`options->delivery = MOQ_DELIVER_POLL`): both callbacks must be NULL; objects and status
+ * arrive through `moq_poll` on the client, through a queue of `options->queue_capacity`
+ * objects that drops per `options->queue_policy` (drops are counted in
+ * `dropped_queue_full`). `user_data` must stay valid until `moq_unsubscribe`,
+ * `moq_subscriber_destroy` or `moq_client_destroy` returns.
+ *
+ * Returns a handle released with `moq_subscriber_destroy`, or NULL with `moq_last_error`:
+ * INVALID_ARGUMENT (names, options, callbacks), NOT_CONNECTED (no session and not
+ * `wait_for_track`), INVALID_HANDLE. Thread-safe.
+ *
+ * # Safety
+ * `namespace_str` and `track_name` are NULL or NUL-terminated strings; `options` is NULL or
+ * points to a readable `MoqSubscribeOptions` of at least its `struct_size` bytes; the callbacks
+ * are safe to call with `user_data` from another thread until the subscription is stopped.
+ */
+MoqSubscriber *moq_subscribe_ex(MoqClient *client,
+                                const char *namespace_str,
+                                const char *track_name,
+                                const MoqSubscribeOptions *options,
+                                MoqObjectCallback on_object,
+                                MoqStatusCallback on_status,
+                                void *user_data);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -32,11 +32,22 @@ impl<T> Registry<T> {
 
     /// Stores `object` and returns its new, never-before-issued handle value.
     pub fn insert(&self, object: Arc<T>) -> u64 {
+        let handle = self.reserve();
+        self.insert_at(handle, object);
+        handle
+    }
+
+    /// A fresh handle for an object that is still being built (it may need its own handle);
+    /// it becomes live with [`Registry::insert_at`]. Until then lookups miss it.
+    pub fn reserve(&self) -> u64 {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let handle = (id << 4) | self.tag;
+        (id << 4) | self.tag
+    }
+
+    /// Makes a handle from [`Registry::reserve`] live.
+    pub fn insert_at(&self, handle: u64, object: Arc<T>) {
         let mut objects = self.objects.write().unwrap_or_else(PoisonError::into_inner);
         objects.get_or_insert_with(HashMap::new).insert(handle, object);
-        handle
     }
 
     /// The live object behind `handle`.

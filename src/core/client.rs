@@ -6,8 +6,11 @@
 //! (QUIC keep-alive 1 s, idle timeout 5 s by default: short enough to notice, long enough that a
 //! busy host does not drop healthy sessions). Dialing itself lives in [`crate::core::dial`].
 
+use crate::core::announce::{AnnounceSink, Watcher};
 use crate::core::config::{self, ClientConfig};
 use crate::core::dial::{dial, Session};
+use crate::core::events::Event;
+use crate::core::poll::Hub;
 use crate::core::stats::{Counters, Snapshot, Tally};
 use crate::dispatch::{self, Gate};
 use crate::error::{self, Error, ErrorKind, Result};
@@ -50,6 +53,8 @@ struct Inner {
     last_error: Option<Error>,
     broadcasts: HashMap<String, moq_net::broadcast::Producer>,
     subscribers: Vec<Weak<crate::core::subscribe::Subscriber>>,
+    /// The announcement watcher (`moq_subscribe_announces`), if one is registered.
+    announces: Option<Arc<Watcher>>,
     destroyed: bool,
 }
 
@@ -66,6 +71,8 @@ pub struct Client {
     state_tx: tokio::sync::watch::Sender<ConnectionState>,
     /// Totals over the client's publishers and subscribers, plus reconnects.
     counters: Arc<Counters>,
+    /// Events queued for `moq_poll`.
+    hub: Arc<Hub>,
 }
 
 impl Client {
@@ -91,10 +98,12 @@ impl Client {
                 last_error: None,
                 broadcasts: HashMap::new(),
                 subscribers: Vec::new(),
+                announces: None,
                 destroyed: false,
             }),
             state_tx: tokio::sync::watch::Sender::new(ConnectionState::Disconnected),
             counters: Arc::default(),
+            hub: Hub::new(),
         }))
     }
 
@@ -146,7 +155,15 @@ impl Client {
         &self.remote
     }
 
+    /// The queue `moq_poll` drains.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
     fn emit(&self, callback: Option<StateCallback>, state: ConnectionState) {
+        if self.config.poll_events {
+            self.hub.push_control(Event::Connection(state));
+        }
         if let Some(callback) = callback {
             if let Err(err) = dispatch::post(&self.gate, Box::new(move || callback(state))) {
                 tracing::error!("dropped connection event {state:?}: {err}");
@@ -308,13 +325,16 @@ impl Client {
     }
 
     /// Waits until the client is connected; fails once it is disconnected, failed or destroyed.
-    pub(crate) async fn wait_connected(&self) -> Result<()> {
+    /// A `patient` waiter also waits through DISCONNECTED and FAILED (a subscription waiting for
+    /// its track); only the client's destruction ends its wait.
+    pub(crate) async fn wait_connected(&self, patient: bool) -> Result<()> {
         let mut states = self.state_tx.subscribe();
         loop {
             let state = *states.borrow_and_update();
             match state {
                 ConnectionState::Connected => return Ok(()),
                 ConnectionState::Connecting | ConnectionState::Reconnecting => {}
+                ConnectionState::Disconnected | ConnectionState::Failed if patient => {}
                 ConnectionState::Disconnected | ConnectionState::Failed => {
                     return Err(Error::new(ErrorKind::Closed, "the client disconnected"))
                 }
@@ -475,19 +495,54 @@ impl Client {
     /// Disconnects, stops every callback of this client and its subscribers, and ends its
     /// broadcasts. Afterwards no callback of this client runs (unless called from one).
     pub fn destroy(&self) {
-        let subscribers = {
+        let (subscribers, announces) = {
             let mut inner = self.lock();
             inner.destroyed = true;
-            std::mem::take(&mut inner.subscribers)
+            (std::mem::take(&mut inner.subscribers), inner.announces.take())
         };
+        if let Some(watcher) = announces {
+            watcher.stop();
+        }
         self.disconnect();
         dispatch::close(&self.gate);
+        self.hub.close_all();
         for subscriber in subscribers.iter().filter_map(Weak::upgrade) {
             subscriber.unsubscribe();
         }
         let broadcasts = std::mem::take(&mut self.lock().broadcasts);
         for (_, broadcast) in broadcasts {
             broadcast.close();
+        }
+    }
+
+    /// Reports announcements of namespaces at or below `prefix` (`None`: all) to `sink`,
+    /// replacing (and stopping) the watcher registered before. Works before and after connect.
+    pub fn watch_announces(self: &Arc<Self>, prefix: Option<String>, sink: AnnounceSink) -> Result<()> {
+        if let Some(prefix) = prefix.as_deref().filter(|prefix| !prefix.is_empty()) {
+            config::check_namespace(prefix.trim_end_matches('/'))?;
+        }
+        let watcher = Arc::new(Watcher::start(self, prefix, sink)?);
+        let previous = {
+            let mut inner = self.lock();
+            if inner.destroyed {
+                drop(inner);
+                watcher.stop();
+                return Err(Error::new(ErrorKind::Closed, "the client is being destroyed"));
+            }
+            inner.announces.replace(watcher)
+        };
+        // Outside the lock: stopping waits for a running callback, which may call into the client.
+        if let Some(previous) = previous {
+            previous.stop();
+        }
+        Ok(())
+    }
+
+    /// Stops reporting announcements. Idempotent.
+    pub fn unwatch_announces(&self) {
+        let previous = self.lock().announces.take();
+        if let Some(previous) = previous {
+            previous.stop();
         }
     }
 

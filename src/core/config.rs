@@ -54,6 +54,8 @@ pub struct ClientConfig {
     pub keep_alive: Duration,
     /// QUIC idle timeout: a relay silent this long is declared gone.
     pub idle_timeout: Duration,
+    /// Also queue connection state changes for `moq_poll`.
+    pub poll_events: bool,
 }
 
 impl Default for ClientConfig {
@@ -70,6 +72,7 @@ impl Default for ClientConfig {
             bind: None,
             keep_alive: DEFAULT_KEEP_ALIVE,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            poll_events: false,
         }
     }
 }

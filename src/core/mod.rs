@@ -1,9 +1,13 @@
 //! The safe core: plain Rust, no raw pointers, testable without C.
 
+pub mod announce;
+pub mod catalog;
 pub mod client;
 pub mod config;
 pub(crate) mod dial;
+pub mod events;
 pub mod log;
+pub mod poll;
 pub mod publish;
 pub mod relay;
 pub mod stats;

@@ -1,47 +1,107 @@
-//! Publishers: one track of one broadcast, written one object at a time.
+//! Publishers: one track of one broadcast, written object by object or group by group.
 //!
-//! Stream mode writes each object as its own group (reliable, ordered); datagram mode sends it
-//! as a QUIC datagram (lossy, latest value). Writing never waits for the network: objects are
-//! handed to moq-net's per-track cache and sent by the session in the background.
+//! Stream mode carries objects in groups on QUIC streams (reliable, ordered): `publish` writes
+//! one object as its own group; `begin_group`/`publish_object`/`end_group` build a group of many
+//! objects (a video GOP, a batch of game state). Datagram mode sends each object as one QUIC
+//! datagram (lossy, latest value). Writing never waits for the network: objects are handed to
+//! moq-net's per-track cache and sent by the session in the background.
 
 use crate::core::client::Client;
 use crate::core::config::{self, MAX_DATAGRAM_SIZE, MAX_OBJECT_SIZE};
 use crate::core::stats::{DropReason, Snapshot, Tally};
 use crate::error::{self, Error, ErrorKind, Result};
 use bytes::Bytes;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How an object travels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeliveryMode {
     /// One QUIC datagram: lossy, unordered, small (at most [`MAX_DATAGRAM_SIZE`] bytes).
     Datagram,
-    /// One QUIC stream per object: reliable and in order.
+    /// Groups of objects on QUIC streams: reliable and in order.
     Stream,
 }
 
-/// How long the publisher keeps groups for subscribers that are behind. Subscribers reading
-/// reliably lose nothing unless they fall this far behind.
+/// How long the publisher keeps groups for subscribers that are behind, by default. Subscribers
+/// reading reliably lose nothing unless they fall this far behind.
 pub const RETENTION: Duration = Duration::from_secs(30);
+/// The longest retention a publisher may ask for (the cache holds groups this long).
+pub const MAX_RETENTION: Duration = Duration::from_secs(3600);
+/// moq-net's cap on objects in one group.
+pub const MAX_GROUP_OBJECTS: u64 = moq_net::group::MAX_GROUP_FRAMES as u64;
+/// The track priority when none is given (moq-net's midpoint).
+pub const DEFAULT_PRIORITY: u8 = 127;
+
+/// How a publisher's track behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PublisherOptions {
+    /// The default mode for `publish` and the mode of `publish_object`.
+    pub mode: DeliveryMode,
+    /// Higher is more urgent; relays favour it when bandwidth is short.
+    pub priority: u8,
+    /// How long relays and this publisher keep a group for late or slow subscribers.
+    pub retention: Duration,
+}
+
+impl Default for PublisherOptions {
+    fn default() -> Self {
+        Self {
+            mode: DeliveryMode::Stream,
+            priority: DEFAULT_PRIORITY,
+            retention: RETENTION,
+        }
+    }
+}
+
+/// The track and the group being built on it.
+struct Track {
+    producer: moq_net::track::Producer,
+    /// The open group (`begin_group`) and how many objects it holds.
+    open: Option<(moq_net::group::Producer, u64)>,
+    /// Set by `finish`/`abort`: later writes fail with CLOSED.
+    closed: Option<&'static str>,
+}
 
 /// Publishes objects on one track.
 pub struct Publisher {
     client: Arc<Client>,
     namespace: String,
     track_name: String,
-    default_mode: DeliveryMode,
-    track: Mutex<moq_net::track::Producer>,
+    options: PublisherOptions,
+    track: Mutex<Track>,
     tally: Tally,
+}
+
+/// The timestamp of an object: the caller's (microseconds), or now since the Unix epoch.
+fn timestamp(timestamp_us: u64) -> Result<moq_net::Timestamp> {
+    let micros = match timestamp_us {
+        0 => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(1, |since| since.as_micros() as u64),
+        given => given,
+    };
+    moq_net::Timestamp::from_micros(micros)
+        .map_err(|_| Error::invalid_argument(format!("timestamp_us {timestamp_us} is out of range (at most 2^62-1)")))
 }
 
 impl Publisher {
     /// Creates the track `track_name` in `namespace`, announcing the namespace on first use.
-    pub fn new(client: &Arc<Client>, namespace: &str, track_name: &str, mode: DeliveryMode) -> Result<Self> {
+    pub fn new(client: &Arc<Client>, namespace: &str, track_name: &str, options: PublisherOptions) -> Result<Self> {
         config::check_namespace(namespace)?;
         config::check_name("track_name", track_name)?;
+        if options.retention.is_zero() || options.retention > MAX_RETENTION {
+            return Err(Error::invalid_argument(format!(
+                "retention {} ms is out of range (1..={} ms)",
+                options.retention.as_millis(),
+                MAX_RETENTION.as_millis()
+            )));
+        }
         let broadcast = client.broadcast(namespace)?;
-        let info = moq_net::track::Info::default().with_max_age(RETENTION);
+        let info = moq_net::track::Info::default()
+            .with_max_age(options.retention)
+            .with_priority(options.priority)
+            .with_timescale(moq_net::Timescale::MICRO);
         let track = broadcast.create_track(track_name, info).map_err(|err| {
             if matches!(err, moq_net::Error::Duplicate) {
                 Error::invalid_argument(format!(
@@ -55,30 +115,45 @@ impl Publisher {
             client: client.clone(),
             namespace: namespace.to_string(),
             track_name: track_name.to_string(),
-            default_mode: mode,
-            track: Mutex::new(track),
+            options,
+            track: Mutex::new(Track {
+                producer: track,
+                open: None,
+                closed: None,
+            }),
             tally: client.tally(),
         })
     }
 
-    /// The mode given at creation.
-    pub fn default_mode(&self) -> DeliveryMode {
-        self.default_mode
+    /// The options given at creation.
+    pub fn options(&self) -> PublisherOptions {
+        self.options
     }
 
-    /// Publishes one object in `mode`. Never blocks on the network.
-    pub fn publish(&self, data: &[u8], mode: DeliveryMode) -> Result<()> {
+    /// The mode given at creation.
+    pub fn default_mode(&self) -> DeliveryMode {
+        self.options.mode
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Track> {
+        self.track.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn context(&self) -> String {
+        format!("publishing on \"{}/{}\"", self.namespace, self.track_name)
+    }
+
+    /// Checks the size for `mode` and that the session can carry it.
+    fn admit(&self, len: usize, mode: DeliveryMode) -> Result<()> {
         match mode {
-            DeliveryMode::Stream if data.len() > MAX_OBJECT_SIZE => {
+            DeliveryMode::Stream if len > MAX_OBJECT_SIZE => {
                 return Err(Error::invalid_argument(format!(
-                    "data_len {} exceeds the maximum object size of {MAX_OBJECT_SIZE} bytes",
-                    data.len()
+                    "data_len {len} exceeds the maximum object size of {MAX_OBJECT_SIZE} bytes"
                 )))
             }
-            DeliveryMode::Datagram if data.len() > MAX_DATAGRAM_SIZE => {
+            DeliveryMode::Datagram if len > MAX_DATAGRAM_SIZE => {
                 return Err(Error::invalid_argument(format!(
-                    "data_len {} exceeds the datagram maximum of {MAX_DATAGRAM_SIZE} bytes; publish it with MOQ_DELIVERY_STREAM",
-                    data.len()
+                    "data_len {len} exceeds the datagram maximum of {MAX_DATAGRAM_SIZE} bytes; publish it with MOQ_DELIVERY_STREAM"
                 )))
             }
             _ => {}
@@ -95,20 +170,107 @@ impl Publisher {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    fn check_open(track: &Track) -> Result<()> {
+        match track.closed {
+            Some(how) => Err(Error::new(ErrorKind::Closed, format!("the track was {how}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Publishes one object in `mode` as its own group (stream) or datagram. Never blocks on the
+    /// network.
+    pub fn publish(&self, data: &[u8], mode: DeliveryMode) -> Result<()> {
+        self.admit(data.len(), mode)?;
         crate::inject::check("publish");
         let payload = Bytes::copy_from_slice(data);
-        let timestamp = moq_net::Timestamp::now();
-        let mut track = self.track.lock().unwrap_or_else(PoisonError::into_inner);
+        let timestamp = timestamp(0)?;
+        let mut track = self.lock();
+        Self::check_open(&track)?;
+        if mode == DeliveryMode::Stream && track.open.is_some() {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                "a group is open (moq_publisher_begin_group): append to it with moq_publish_object or end it first",
+            ));
+        }
         let written = match mode {
-            DeliveryMode::Stream => track.write_frame(timestamp, payload),
-            DeliveryMode::Datagram => track.append_datagram(timestamp, payload).map(drop),
+            DeliveryMode::Stream => track.producer.write_frame(timestamp, payload),
+            DeliveryMode::Datagram => track.producer.append_datagram(timestamp, payload).map(drop),
         };
-        written.map(|()| self.tally.sent(data.len())).map_err(|err| {
-            error::from_moq(
-                &err,
-                format!("publishing on \"{}/{}\"", self.namespace, self.track_name),
-            )
-        })
+        drop(track);
+        written
+            .map(|()| self.tally.sent(data.len()))
+            .map_err(|err| error::from_moq(&err, self.context()))
+    }
+
+    /// Starts a new group, ending the open one if there is one; returns its group id.
+    pub fn begin_group(&self) -> Result<u64> {
+        self.require_stream("moq_publisher_begin_group")?;
+        let mut track = self.lock();
+        Self::check_open(&track)?;
+        if let Some((group, _)) = track.open.take() {
+            let _ = group.finish();
+        }
+        let group = track
+            .producer
+            .append_group()
+            .map_err(|err| error::from_moq(&err, self.context()))?;
+        let id = group.sequence;
+        track.open = Some((group, 0));
+        Ok(id)
+    }
+
+    /// Appends an object to the open group; returns its object id within the group.
+    pub fn publish_object(&self, data: &[u8], timestamp_us: u64) -> Result<u64> {
+        self.require_stream("moq_publish_object")?;
+        let timestamp = timestamp(timestamp_us)?;
+        self.admit(data.len(), DeliveryMode::Stream)?;
+        crate::inject::check("publish");
+        let payload = Bytes::copy_from_slice(data);
+        let mut track = self.lock();
+        Self::check_open(&track)?;
+        let Some((group, count)) = track.open.as_mut() else {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                "no group is open: call moq_publisher_begin_group first",
+            ));
+        };
+        if *count >= MAX_GROUP_OBJECTS {
+            return Err(Error::invalid_argument(format!(
+                "group {} already holds {MAX_GROUP_OBJECTS} objects, the most a group can hold; begin a new group",
+                group.sequence
+            )));
+        }
+        group
+            .write_frame(timestamp, payload)
+            .map_err(|err| error::from_moq(&err, self.context()))?;
+        let id = *count;
+        *count += 1;
+        drop(track);
+        self.tally.sent(data.len());
+        Ok(id)
+    }
+
+    /// Ends the open group.
+    pub fn end_group(&self) -> Result<()> {
+        let mut track = self.lock();
+        Self::check_open(&track)?;
+        match track.open.take() {
+            Some((group, _)) => group.finish().map_err(|err| error::from_moq(&err, self.context())),
+            None => Err(Error::new(ErrorKind::InvalidState, "no group is open")),
+        }
+    }
+
+    fn require_stream(&self, what: &str) -> Result<()> {
+        match self.options.mode {
+            DeliveryMode::Stream => Ok(()),
+            DeliveryMode::Datagram => Err(Error::new(
+                ErrorKind::InvalidState,
+                format!("{what} needs a stream-mode publisher; datagram publishers send single objects with moq_publish_data"),
+            )),
+        }
     }
 
     /// This publisher's counters, with the client's RTT.
@@ -119,10 +281,32 @@ impl Publisher {
         }
     }
 
-    /// Ends the track: subscribers see its end.
+    /// Ends the track after the last group: subscribers see its end. Idempotent.
     pub fn finish(&self) {
-        let track = self.track.lock().unwrap_or_else(PoisonError::into_inner);
-        let _ = track.finish();
+        let mut track = self.lock();
+        if track.closed.is_some() {
+            return;
+        }
+        if let Some((group, _)) = track.open.take() {
+            let _ = group.finish();
+        }
+        let _ = track.producer.finish();
+        track.closed = Some("finished");
+    }
+
+    /// Aborts the track with an application `code`: subscribers see an error carrying it.
+    pub fn abort(&self, code: u16) -> Result<()> {
+        let mut track = self.lock();
+        Self::check_open(&track)?;
+        if let Some((group, _)) = track.open.take() {
+            let _ = group.abort(moq_net::Error::App(code));
+        }
+        track.closed = Some("aborted");
+        track
+            .producer
+            .clone()
+            .abort(moq_net::Error::App(code))
+            .map_err(|err| error::from_moq(&err, self.context()))
     }
 }
 
@@ -133,15 +317,50 @@ impl Drop for Publisher {
 }
 
 /// Whether `version` has a datagram encoding (moq-lite-05+ and every moq-transport draft).
-fn carries_datagrams(version: Option<moq_net::Version>) -> bool {
+pub(crate) fn carries_datagrams(version: Option<moq_net::Version>) -> bool {
+    version_at_least(version, 5, 0)
+}
+
+/// Whether `version` carries per-object timestamps end to end: moq-lite-05+ and
+/// moq-transport-17+ (earlier drafts stamp objects on receipt; measured by the object-model
+/// tests' probe across versions).
+pub(crate) fn carries_timestamps(version: Option<moq_net::Version>) -> bool {
+    version_at_least(version, 5, 17)
+}
+
+/// Whether `version` is moq-lite-`lite` or later, or moq-transport-`transport` or later.
+fn version_at_least(version: Option<moq_net::Version>, lite: u32, transport: u32) -> bool {
     let Some(version) = version else { return false };
     let name = version.to_string();
-    match name.strip_prefix("moq-lite-") {
-        Some(number) => number
-            .split('-')
-            .next()
-            .and_then(|n| n.parse::<u32>().ok())
-            .is_some_and(|n| n >= 5),
-        None => true,
+    let (number, minimum) = match (name.strip_prefix("moq-lite-"), name.strip_prefix("moq-transport-")) {
+        (Some(number), _) => (number, lite),
+        (_, Some(number)) => (number, transport),
+        _ => return false,
+    };
+    number
+        .split('-')
+        .next()
+        .and_then(|n| n.parse::<u32>().ok())
+        .is_some_and(|n| n >= minimum)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(name: &str) -> Option<moq_net::Version> {
+        name.parse().ok()
+    }
+
+    #[test]
+    fn version_capabilities() {
+        assert!(!carries_datagrams(version("moq-lite-04")));
+        assert!(carries_datagrams(version("moq-lite-05")));
+        assert!(carries_datagrams(version("moq-transport-14")));
+        assert!(!carries_timestamps(version("moq-lite-04")));
+        assert!(carries_timestamps(version("moq-lite-06")));
+        assert!(!carries_timestamps(version("moq-transport-16")));
+        assert!(carries_timestamps(version("moq-transport-17")));
+        assert!(!carries_timestamps(None));
     }
 }

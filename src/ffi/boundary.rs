@@ -32,6 +32,7 @@ pub(crate) struct RelayStrings {
 
 thread_local! {
     static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
+    static LAST_ERROR_CODE: std::cell::Cell<MoqResultCode> = const { std::cell::Cell::new(MoqResultCode::MOQ_OK) };
 }
 
 /// Strings handed to C that `moq_free_str` may release.
@@ -63,6 +64,12 @@ impl<T> Failure for *const T {
     }
 }
 
+impl Failure for MoqResultCode {
+    fn failure(err: &Error) -> Self {
+        code_of(err.kind())
+    }
+}
+
 impl Failure for bool {
     fn failure(_: &Error) -> Self {
         false
@@ -85,7 +92,7 @@ pub(crate) fn enter<R: Failure>(name: &'static str, body: impl FnOnce() -> Resul
         Err(payload) => Error::from_panic(name, payload.as_ref()),
     };
     // Recording must not unwind either: it only allocates.
-    let _ = catch_unwind(AssertUnwindSafe(|| set_last_error(err.message())));
+    let _ = catch_unwind(AssertUnwindSafe(|| set_last_error(&err)));
     catch_unwind(AssertUnwindSafe(|| R::failure(&err))).unwrap_or_else(|_| R::failure(&Error::internal("")))
 }
 
@@ -120,10 +127,16 @@ fn to_cstring(text: &str) -> CString {
     CString::new(text.replace('\0', "\u{FFFD}")).unwrap_or_default()
 }
 
-/// Records `message` as this thread's last error.
-pub(crate) fn set_last_error(message: &str) {
-    let message = to_cstring(message);
+/// Records `err` as this thread's last error.
+pub(crate) fn set_last_error(err: &Error) {
+    let message = to_cstring(err.message());
     LAST_ERROR.with(|slot| *slot.borrow_mut() = Some(message));
+    LAST_ERROR_CODE.with(|slot| slot.set(code_of(err.kind())));
+}
+
+/// The code of this thread's last error (`MOQ_OK` if none yet).
+pub(crate) fn last_error_code() -> MoqResultCode {
+    LAST_ERROR_CODE.with(|slot| slot.get())
 }
 
 /// This thread's last error, or NULL. Valid until the next failing call on this thread.
@@ -271,3 +284,37 @@ pub(crate) struct UserData(pub *mut std::ffi::c_void);
 unsafe impl Send for UserData {}
 // SAFETY: as above; the library shares the value, never the pointee.
 unsafe impl Sync for UserData {}
+
+/// An options struct whose every field is an integer: any byte pattern is a valid value, so a
+/// caller's struct can be copied over a default one byte for byte.
+///
+/// # Safety
+/// Implement only for `#[repr(C)]` structs of integer fields that start with `u32 struct_size`.
+pub(crate) unsafe trait PlainOptions: Copy {
+    /// Every released `struct_size`, oldest first.
+    const KNOWN_SIZES: &'static [usize];
+}
+
+/// Reads a caller's versioned options struct: NULL is `default`; otherwise its `struct_size`
+/// must be a released layout size, and fields an older (smaller) layout lacks keep `default`.
+///
+/// # Safety
+/// `ptr` is NULL or points to at least `struct_size` readable bytes.
+pub(crate) unsafe fn read_options<T: PlainOptions>(param: &str, ptr: *const T, default: T) -> Result<T> {
+    if ptr.is_null() {
+        return Ok(default);
+    }
+    // SAFETY: non-NULL and points to at least the leading `struct_size` field.
+    let size = unsafe { std::ptr::read_unaligned(ptr.cast::<u32>()) } as usize;
+    if !T::KNOWN_SIZES.contains(&size) {
+        return Err(Error::invalid_argument(format!(
+            "{param}->struct_size is {size}; expected {} (start from the moq_*_options_default() of the header you compile with)",
+            std::mem::size_of::<T>()
+        )));
+    }
+    let mut value = default;
+    // SAFETY: `size` is a known layout size no larger than `T`, the caller guarantees `size`
+    // readable bytes, and `T: PlainOptions` accepts any bytes.
+    unsafe { std::ptr::copy_nonoverlapping(ptr.cast::<u8>(), (&mut value as *mut T).cast::<u8>(), size) };
+    Ok(value)
+}

@@ -69,7 +69,11 @@ pub unsafe extern "C" fn moq_client_create_ex(config: *const MoqClientConfig) ->
 }
 
 /// Sizes of every released `MoqClientConfig` layout, oldest first.
-const KNOWN_CONFIG_SIZES: [usize; 2] = [CLIENT_CONFIG_SIZE_V1, std::mem::size_of::<MoqClientConfig>()];
+const KNOWN_CONFIG_SIZES: [usize; 3] = [
+    CLIENT_CONFIG_SIZE_V1,
+    CLIENT_CONFIG_SIZE_V2,
+    std::mem::size_of::<MoqClientConfig>(),
+];
 
 /// # Safety
 /// As for [`moq_client_create_ex`].
@@ -113,6 +117,7 @@ unsafe fn read_config(config: *const MoqClientConfig) -> Result<ClientConfig> {
         bind: bind.map(str::to_string),
         keep_alive: millis(raw.keep_alive_ms),
         idle_timeout: millis(raw.idle_timeout_ms),
+        poll_events: raw.poll_events != 0,
     })
 }
 
@@ -130,6 +135,7 @@ unsafe fn read_config(config: *const MoqClientConfig) -> Result<ClientConfig> {
 pub extern "C" fn moq_client_destroy(client: *mut MoqClient) {
     enter("moq_client_destroy", || {
         CLIENTS.remove(boundary::handle_of(client))?.destroy();
+        super::poll::forget(boundary::handle_of(client));
         Ok(())
     })
 }
@@ -266,7 +272,7 @@ pub extern "C" fn moq_is_connected(client: *const MoqClient) -> bool {
             return Ok(true);
         }
         if let Some(reason) = client.last_error() {
-            boundary::set_last_error(reason.message());
+            boundary::set_last_error(&reason);
         }
         Ok(false)
     })

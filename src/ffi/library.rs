@@ -53,6 +53,17 @@ pub extern "C" fn moq_last_error() -> *const c_char {
     enter("moq_last_error", || Ok(boundary::last_error()))
 }
 
+/// The code of the last failing call on this thread (the code `moq_last_error` describes), or
+/// `MOQ_OK` if none failed yet. Lets callers of functions that return a pointer or bool tell
+/// errors apart (e.g. NOT_FOUND from INVALID_HANDLE). Never blocks.
+///
+/// # Safety
+/// None: takes no pointers.
+#[no_mangle]
+pub extern "C" fn moq_last_error_code() -> super::types::MoqResultCode {
+    enter("moq_last_error_code", || Ok(boundary::last_error_code()))
+}
+
 /// Frees a string the library handed to the caller (a `MoqResult.message`).
 ///
 /// NULL, strings the library did not hand out, and strings already freed are ignored (as with
@@ -105,6 +116,7 @@ pub extern "C" fn moq_shutdown(timeout_ms: u32) -> MoqResult {
         for client in boundary::CLIENTS.drain() {
             client.abort();
         }
+        super::poll::forget_all();
         for publisher in boundary::PUBLISHERS.drain() {
             publisher.finish();
         }

@@ -1,11 +1,18 @@
 //! Subscriber functions.
 
-use super::boundary::{self, enter, lookup, ok, str_arg, UserData, CLIENTS, SUBSCRIBERS};
+use super::boundary::{self, enter, lookup, ok, read_options, str_arg, UserData, CLIENTS, SUBSCRIBERS};
 use super::types::*;
-use crate::core::subscribe::{DataCallback, Subscriber};
-use crate::error::Error;
-use std::ffi::c_char;
+use crate::core::client::Client;
+use crate::core::events::{ObjectInfo, StatusReport, SubscriptionStatus};
+use crate::core::poll::{self, Policy};
+use crate::core::publish::{DeliveryMode, DEFAULT_PRIORITY};
+use crate::core::subscribe::{
+    CatalogCallback, Content, DataCallback, ObjectCallback, Sink, Start, StatusCallback, SubscribeOptions, Subscriber,
+};
+use crate::error::{Error, Result};
+use std::ffi::{c_char, CString};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Subscribes to `track_name` in `namespace_str` and returns once the publisher confirmed the
 /// subscription (blocks at most the client's timeout, waiting for the namespace to be
@@ -84,7 +91,7 @@ pub extern "C" fn moq_is_subscribed(subscriber: *const MoqSubscriber) -> bool {
             return Ok(true);
         }
         if let Some(reason) = subscriber.end_reason() {
-            boundary::set_last_error(reason.message());
+            boundary::set_last_error(&reason);
         }
         Ok(false)
     })
@@ -100,5 +107,222 @@ pub extern "C" fn moq_subscriber_destroy(subscriber: *mut MoqSubscriber) {
     enter("moq_subscriber_destroy", || {
         SUBSCRIBERS.remove(boundary::handle_of(subscriber))?.unsubscribe();
         Ok(())
+    })
+}
+
+pub(crate) fn default_options() -> MoqSubscribeOptions {
+    MoqSubscribeOptions {
+        struct_size: std::mem::size_of::<MoqSubscribeOptions>() as u32,
+        start: MOQ_START_NEXT_GROUP,
+        start_group: 0,
+        max_latency_ms: 0,
+        priority: DEFAULT_PRIORITY,
+        wait_for_track: 0,
+        delivery: MOQ_DELIVER_CALLBACK,
+        queue_capacity: poll::DEFAULT_CAPACITY as u32,
+        queue_policy: MOQ_QUEUE_DROP_OLDEST,
+    }
+}
+
+impl boundary::Failure for MoqSubscribeOptions {
+    /// Building the defaults cannot fail; should it ever, the caller still gets usable defaults.
+    fn failure(_: &Error) -> Self {
+        default_options()
+    }
+}
+
+/// How a subscription delivers, as the options asked.
+pub(crate) enum Delivery {
+    Callback,
+    Poll { capacity: usize, policy: Policy },
+}
+
+/// Checks the caller's options and splits them into the core's options and the delivery.
+pub(crate) fn options_of(options: &MoqSubscribeOptions) -> Result<(SubscribeOptions, Delivery)> {
+    let start = match options.start {
+        MOQ_START_NEXT_GROUP => Start::Next,
+        MOQ_START_LATEST_GROUP => Start::Latest,
+        MOQ_START_ABSOLUTE_GROUP => Start::Group(options.start_group),
+        other => {
+            return Err(Error::invalid_argument(format!(
+                "options->start {other} is not a MOQ_START_* value"
+            )))
+        }
+    };
+    let delivery = match options.delivery {
+        MOQ_DELIVER_CALLBACK => Delivery::Callback,
+        MOQ_DELIVER_POLL => {
+            let capacity = match options.queue_capacity as usize {
+                0 => poll::DEFAULT_CAPACITY,
+                n if n > poll::MAX_CAPACITY => {
+                    return Err(Error::invalid_argument(format!(
+                        "options->queue_capacity {n} is above the maximum of {}",
+                        poll::MAX_CAPACITY
+                    )))
+                }
+                n => n,
+            };
+            let policy = match options.queue_policy {
+                MOQ_QUEUE_DROP_OLDEST => Policy::DropOldest,
+                MOQ_QUEUE_LATEST_ONLY => Policy::LatestOnly,
+                MOQ_QUEUE_DROP_NEWEST => Policy::DropNewest,
+                other => {
+                    return Err(Error::invalid_argument(format!(
+                        "options->queue_policy {other} is not a MOQ_QUEUE_* value"
+                    )))
+                }
+            };
+            Delivery::Poll { capacity, policy }
+        }
+        other => {
+            return Err(Error::invalid_argument(format!(
+                "options->delivery {other} is not MOQ_DELIVER_CALLBACK (0) or MOQ_DELIVER_POLL (1)"
+            )))
+        }
+    };
+    let core = SubscribeOptions {
+        start,
+        max_latency: (options.max_latency_ms > 0).then(|| Duration::from_millis(u64::from(options.max_latency_ms))),
+        priority: options.priority,
+        wait_for_track: options.wait_for_track != 0,
+    };
+    Ok((core, delivery))
+}
+
+/// The C view of an object's metadata.
+pub(crate) fn info_of(info: &ObjectInfo) -> MoqObjectInfo {
+    MoqObjectInfo {
+        group_id: info.group_id,
+        object_id: info.object_id,
+        timestamp_us: info.timestamp_us,
+        delivery_mode: match info.delivery_mode {
+            DeliveryMode::Datagram => MOQ_DELIVERY_DATAGRAM,
+            DeliveryMode::Stream => MOQ_DELIVERY_STREAM,
+        },
+        priority: info.priority,
+    }
+}
+
+/// The C value of a status.
+pub(crate) fn status_of(status: SubscriptionStatus) -> MoqSubscriptionStatus {
+    match status {
+        SubscriptionStatus::Subscribed => MOQ_SUBSCRIPTION_SUBSCRIBED,
+        SubscriptionStatus::NotFound => MOQ_SUBSCRIPTION_NOT_FOUND,
+        SubscriptionStatus::Ended => MOQ_SUBSCRIPTION_ENDED,
+        SubscriptionStatus::Error => MOQ_SUBSCRIPTION_ERROR,
+    }
+}
+
+/// A C string of `text` with any NUL bytes removed (messages come from many sources).
+pub(crate) fn c_text(text: &str) -> CString {
+    CString::new(text.replace('\0', "")).unwrap_or_default()
+}
+
+/// Bridges a C status callback.
+pub(crate) fn status_callback(function: MoqStatusCallback, user_data: UserData) -> Option<StatusCallback> {
+    let function = function?;
+    Some(Arc::new(move |report: &StatusReport| {
+        let user_data = user_data;
+        let message = c_text(&report.message);
+        // SAFETY: the caller registered `function` and `user_data` for exactly this use;
+        // `message` outlives the call.
+        unsafe { function(user_data.0, status_of(report.status), report.code, message.as_ptr()) }
+    }))
+}
+
+/// Starts a subscription for the C API: reserves its handle (its poll queue is named by it),
+/// builds the sink and registers the subscriber.
+pub(crate) fn start_subscription(
+    client: &Arc<Client>,
+    namespace: &str,
+    track: &str,
+    options: &MoqSubscribeOptions,
+    content: Content,
+    callbacks: impl FnOnce() -> Result<Sink>,
+) -> Result<*mut MoqSubscriber> {
+    let (core, delivery) = options_of(options)?;
+    let handle = SUBSCRIBERS.reserve();
+    let sink = match delivery {
+        Delivery::Callback => callbacks()?,
+        Delivery::Poll { capacity, policy } => Sink::Poll(client.hub().open(handle, capacity, policy)),
+    };
+    let subscriber = Subscriber::start(client, namespace, track, core, sink, content)?;
+    SUBSCRIBERS.insert_at(handle, subscriber);
+    Ok(boundary::ptr_of(handle))
+}
+
+/// The default subscription options: start at the next group, no latency bound, priority 127,
+/// fail with NOT_FOUND instead of waiting, callback delivery, poll queue of 1024 dropping the
+/// oldest, `struct_size` set. Never fails.
+///
+/// # Safety
+/// None.
+#[no_mangle]
+pub extern "C" fn moq_subscribe_options_default() -> MoqSubscribeOptions {
+    enter("moq_subscribe_options_default", || Ok(default_options()))
+}
+
+/// Subscribes to `track_name` in `namespace_str` with `options` (NULL = the defaults). Never
+/// blocks on the network: the subscription is established in the background and `on_status`
+/// reports SUBSCRIBED when it is live (again after each resume), then exactly one terminal
+/// status — NOT_FOUND (no such namespace or track within the client's timeout, unless
+/// `options->wait_for_track`), ENDED (`moq_publisher_finish`) or ERROR (with the publisher's
+/// abort code, or why it failed) — after which no callback of this subscription runs.
+///
+/// Callback delivery: `on_object` (required) receives each object with its `MoqObjectInfo`,
+/// on the library's callback thread, in order; `on_status` may be NULL. Poll delivery
+/// (`options->delivery = MOQ_DELIVER_POLL`): both callbacks must be NULL; objects and status
+/// arrive through `moq_poll` on the client, through a queue of `options->queue_capacity`
+/// objects that drops per `options->queue_policy` (drops are counted in
+/// `dropped_queue_full`). `user_data` must stay valid until `moq_unsubscribe`,
+/// `moq_subscriber_destroy` or `moq_client_destroy` returns.
+///
+/// Returns a handle released with `moq_subscriber_destroy`, or NULL with `moq_last_error`:
+/// INVALID_ARGUMENT (names, options, callbacks), NOT_CONNECTED (no session and not
+/// `wait_for_track`), INVALID_HANDLE. Thread-safe.
+///
+/// # Safety
+/// `namespace_str` and `track_name` are NULL or NUL-terminated strings; `options` is NULL or
+/// points to a readable `MoqSubscribeOptions` of at least its `struct_size` bytes; the callbacks
+/// are safe to call with `user_data` from another thread until the subscription is stopped.
+#[no_mangle]
+pub unsafe extern "C" fn moq_subscribe_ex(
+    client: *mut MoqClient,
+    namespace_str: *const c_char,
+    track_name: *const c_char,
+    options: *const MoqSubscribeOptions,
+    on_object: MoqObjectCallback,
+    on_status: MoqStatusCallback,
+    user_data: *mut std::ffi::c_void,
+) -> *mut MoqSubscriber {
+    enter("moq_subscribe_ex", || {
+        let client = lookup(&CLIENTS, client)?;
+        // SAFETY: NULL or NUL-terminated per this function's contract.
+        let namespace = unsafe { str_arg("namespace_str", namespace_str, MOQ_MAX_NAME_LEN) }?;
+        // SAFETY: as above.
+        let track = unsafe { str_arg("track_name", track_name, MOQ_MAX_NAME_LEN) }?;
+        // SAFETY: NULL or a readable options struct per this function's contract.
+        let options = unsafe { read_options("options", options, default_options()) }?;
+        let user_data = UserData(user_data);
+        if options.delivery == MOQ_DELIVER_POLL && (on_object.is_some() || on_status.is_some()) {
+            return Err(Error::invalid_argument(
+                "options->delivery is MOQ_DELIVER_POLL: pass NULL callbacks and read events with moq_poll",
+            ));
+        }
+        start_subscription(&client, namespace, track, &options, Content::Objects, || {
+            let function = on_object.ok_or_else(|| Error::invalid_argument("on_object is NULL"))?;
+            let on_object: ObjectCallback = Arc::new(move |info: &ObjectInfo, data: &[u8]| {
+                let user_data = user_data;
+                let info = info_of(info);
+                // SAFETY: the caller registered `function` and `user_data` for exactly this use;
+                // `info` and `data` are valid for the duration of the call.
+                unsafe { function(user_data.0, &info, data.as_ptr(), data.len()) }
+            });
+            Ok(Sink::Callbacks {
+                on_object: Some(on_object),
+                on_catalog: None::<CatalogCallback>,
+                on_status: status_callback(on_status, user_data),
+            })
+        })
     })
 }

@@ -573,3 +573,43 @@ pub fn config_zeroed() -> MoqClientConfig {
     config.struct_size = std::mem::size_of::<MoqClientConfig>() as u32;
     config
 }
+
+/// Collects what a callback reports, of any type, in arrival order; tests wait on it.
+pub struct Recorder<T> {
+    items: Mutex<Vec<T>>,
+    changed: Condvar,
+}
+
+impl<T: Clone> Recorder<T> {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            items: Mutex::new(Vec::new()),
+            changed: Condvar::new(),
+        })
+    }
+
+    pub fn push(&self, item: T) {
+        self.items.lock().unwrap().push(item);
+        self.changed.notify_all();
+    }
+
+    /// A copy of everything recorded so far.
+    pub fn snapshot(&self) -> Vec<T> {
+        self.items.lock().unwrap().clone()
+    }
+
+    /// Waits until `condition` holds for the recorded items or `timeout` passes; returns whether
+    /// it held.
+    pub fn wait_until(&self, timeout: Duration, mut condition: impl FnMut(&[T]) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut items = self.items.lock().unwrap();
+        while !condition(&items) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            items = self.changed.wait_timeout(items, left).unwrap().0;
+        }
+        true
+    }
+}
