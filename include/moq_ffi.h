@@ -32,6 +32,14 @@
 #define MAX_CATALOG_TRACKS 1024
 
 /**
+ * Bytes of received objects a client keeps cached for its subscriptions. moq-net's origin has no
+ * byte target by default, so without one every object received stays cached until the idle
+ * expiry; with it the oldest groups are evicted first (a subscription far enough behind to
+ * need them has long skipped them).
+ */
+#define RECEIVE_CACHE_BYTES (32 << 20)
+
+/**
  * A source queue's capacity when the application does not choose one.
  */
 #define DEFAULT_CAPACITY 1024
@@ -56,6 +64,11 @@
  * The track priority when none is given (moq-net's midpoint).
  */
 #define DEFAULT_PRIORITY 127
+
+/**
+ * Payload bytes queued for the callbacks before the reader waits.
+ */
+#define WINDOW_BYTES (64 << 20)
 
 /**
  * Longest namespace or track name, in bytes (UTF-8, no control characters, not empty; a
@@ -612,16 +625,17 @@ typedef struct {
    */
   uint64_t bytes_sent;
   /**
-   * Objects delivered to a data callback.
+   * Objects delivered to a callback or queued for `moq_poll`.
    */
   uint64_t objects_received;
   /**
-   * Payload bytes delivered to a data callback.
+   * Payload bytes delivered to a callback or queued for `moq_poll`.
    */
   uint64_t bytes_received;
   /**
-   * Objects dropped because they arrived too late (after later objects were delivered, or
-   * their gap in the sequence timed out).
+   * Objects dropped because they arrived too late (after later objects were delivered, their
+   * gap in the sequence timed out, or they waited longer than the subscription's
+   * `max_latency_ms`).
    */
   uint64_t objects_dropped_too_late;
   /**
@@ -629,7 +643,8 @@ typedef struct {
    */
   uint64_t objects_dropped_disconnected;
   /**
-   * Datagrams dropped because the callback was a full queue (1024 objects) behind.
+   * Objects dropped by a full queue: datagrams while the callbacks were 1024 objects behind,
+   * and objects a poll-mode subscription's queue dropped per its `queue_policy`.
    */
   uint64_t objects_dropped_queue_full;
   /**
@@ -709,7 +724,9 @@ typedef void (*MoqObjectCallback)(void *user_data,
 #define MOQ_GROUP_ORDER_DESCENDING 1
 
 /**
- * Objects published after the subscription is live (the default).
+ * Objects published after the subscription is live (the default). When the relay did not
+ * know the track yet (no other subscriber), the publisher's newest group, published just
+ * before, may arrive too.
  */
 #define MOQ_START_NEXT_GROUP 0
 
@@ -831,8 +848,9 @@ MoqResult moq_subscribe_announces(MoqClient *client, MoqTrackCallback callback, 
 /**
  * Reports announcements of namespaces equal to `prefix` or below it (`prefix` NULL or "" =
  * all): `callback(user_data, namespace_str, true)` when a namespace is announced and
- * `(…, false)` when it is withdrawn (its publisher went away or the session to the relay
- * ended). A NULL `callback` queues `MOQ_EVENT_ANNOUNCE` events for `moq_poll` instead.
+ * `(…, false)` when it is withdrawn: its publishing client disconnected or was destroyed, or
+ * this client's own session to the relay ended (a client keeps its namespaces announced while
+ * it lives, even when its last publisher is destroyed). A NULL `callback` queues `MOQ_EVENT_ANNOUNCE` events for `moq_poll` instead.
  * Otherwise as `moq_subscribe_announces` (one watcher per client, replaced by a new one).
  *
  * Errors: INVALID_ARGUMENT (`prefix` not a valid namespace), CLOSED, INVALID_HANDLE.

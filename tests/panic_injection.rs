@@ -524,6 +524,165 @@ fn panic_in_the_dispatcher_drops_one_callback_only() {
     moq_client_destroy(pub_client);
 }
 
+/// Panics inside the object-model, poll, announcement and catalog exports, and inside a poll-mode
+/// subscription's reader: each becomes the documented failure value and the objects carry on.
+#[test]
+fn panics_in_object_model_exports_and_poll_mode() {
+    let _section = section();
+    let relay = TestRelay::start();
+    let pub_client = connected_client(&relay);
+    let sub_client = connected_client(&relay);
+    let options = moq_publisher_options_default();
+    let publisher = unsafe { moq_create_publisher_opts(pub_client, cstr("om").as_ptr(), cstr("t").as_ptr(), &options) };
+    assert!(!publisher.is_null(), "{}", last_error());
+
+    panics_to_null("moq_create_publisher_opts", || unsafe {
+        moq_create_publisher_opts(pub_client, cstr("om").as_ptr(), cstr("u").as_ptr(), &options)
+    });
+    panics_to_result("moq_publisher_begin_group", || unsafe {
+        moq_publisher_begin_group(publisher, null_mut())
+    });
+    assert_ok(unsafe { moq_publisher_begin_group(publisher, null_mut()) });
+    panics_to_result("moq_publish_object", || unsafe {
+        moq_publish_object(publisher, b"x".as_ptr(), 1, 0)
+    });
+    assert_ok(unsafe { moq_publish_object(publisher, b"x".as_ptr(), 1, 0) });
+    panics_to_result("moq_publisher_end_group", || moq_publisher_end_group(publisher));
+    assert_ok(moq_publisher_end_group(publisher));
+    panics_to_result("moq_publish_catalog", || unsafe {
+        moq_publish_catalog(publisher, null(), 0, MOQ_CATALOG_FORMAT_SEED)
+    });
+
+    // Poll mode: a panic in moq_poll returns 0 and leaves the queue intact.
+    let mut sub_options = moq_subscribe_options_default();
+    sub_options.delivery = MOQ_DELIVER_POLL;
+    panics_to_null("moq_subscribe_ex", || unsafe {
+        moq_subscribe_ex(
+            sub_client,
+            cstr("om").as_ptr(),
+            cstr("t").as_ptr(),
+            &sub_options,
+            None,
+            None,
+            null_mut(),
+        )
+    });
+    let subscriber = unsafe {
+        moq_subscribe_ex(
+            sub_client,
+            cstr("om").as_ptr(),
+            cstr("t").as_ptr(),
+            &sub_options,
+            None,
+            None,
+            null_mut(),
+        )
+    };
+    assert!(!subscriber.is_null(), "{}", last_error());
+    let mut events: Vec<MoqEvent> = Vec::with_capacity(16);
+    let mut poll = |timeout_ms: u32| -> Vec<MoqEvent> {
+        let count = unsafe { moq_poll(sub_client, events.as_mut_ptr(), 16, timeout_ms) };
+        unsafe { events.set_len(count) };
+        events.clone()
+    };
+    assert!(wait_until(Duration::from_secs(10), || poll(100)
+        .iter()
+        .any(|e| e.kind == MOQ_EVENT_STATUS)));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_ok(unsafe { moq_publish_data(publisher, b"p".as_ptr(), 1, MOQ_DELIVERY_STREAM) });
+    std::thread::sleep(Duration::from_millis(300));
+    prime();
+    arm("moq_poll");
+    assert_eq!(poll(0).len(), 0, "a panicking moq_poll returns no events");
+    assert_panic_recorded("moq_poll");
+    let mut objects: Vec<Vec<u8>> = Vec::new();
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            for event in poll(100).into_iter().filter(|e| e.kind == MOQ_EVENT_OBJECT) {
+                objects.push(unsafe { std::slice::from_raw_parts(event.data, event.data_len) }.to_vec());
+            }
+            objects.contains(&b"p".to_vec())
+        }),
+        "the queued object survived the panic: {objects:?}"
+    );
+
+    panics_to_result("moq_subscribe_announces", || {
+        moq_subscribe_announces(sub_client, None, null_mut())
+    });
+    panics_to_result("moq_subscribe_announces_ex", || unsafe {
+        moq_subscribe_announces_ex(sub_client, null(), None, null_mut())
+    });
+    panics_to_result("moq_unsubscribe_announces", || moq_unsubscribe_announces(sub_client));
+    panics_to_null("moq_subscribe_catalog", || unsafe {
+        moq_subscribe_catalog(sub_client, cstr("om").as_ptr(), cstr("c").as_ptr(), None, null_mut())
+    });
+    panics_to_null("moq_subscribe_catalog_ex", || unsafe {
+        moq_subscribe_catalog_ex(
+            sub_client,
+            cstr("om").as_ptr(),
+            cstr("c").as_ptr(),
+            null(),
+            None,
+            None,
+            null_mut(),
+        )
+    });
+    panics_to_null("moq_catalog_json", || moq_catalog_json(subscriber));
+    prime();
+    arm("moq_last_error_code");
+    assert_eq!(moq_last_error_code(), MOQ_ERROR_PANIC);
+    prime();
+    arm("moq_subscribe_options_default");
+    assert_eq!(
+        moq_subscribe_options_default().struct_size as usize,
+        std::mem::size_of::<MoqSubscribeOptions>()
+    );
+    assert_panic_recorded("moq_subscribe_options_default");
+
+    // A panic in a poll-mode subscription's reader ends it with an ERROR status event.
+    std::thread::sleep(Duration::from_millis(300));
+    arm("task:subscriber");
+    let victim = unsafe {
+        moq_subscribe_ex(
+            sub_client,
+            cstr("om").as_ptr(),
+            cstr("t").as_ptr(),
+            &sub_options,
+            None,
+            None,
+            null_mut(),
+        )
+    };
+    assert!(!victim.is_null(), "{}", last_error());
+    let mut ended: Option<String> = None;
+    assert!(wait_until(Duration::from_secs(5), || {
+        if ended.is_none() {
+            ended = poll(100)
+                .into_iter()
+                .find(|e| e.subscriber == victim && e.kind == MOQ_EVENT_STATUS && e.status == MOQ_SUBSCRIPTION_ERROR)
+                .map(|e| text(e.message));
+        }
+        ended.is_some()
+    }));
+    let ended = ended.unwrap_or_default();
+    assert!(ended.contains("panic"), "{ended}");
+    disarm_all();
+    assert!(
+        moq_is_subscribed(subscriber),
+        "the other poll-mode subscription carries on"
+    );
+
+    panics_to_result("moq_publisher_finish", || moq_publisher_finish(publisher));
+    panics_to_result("moq_publisher_abort", || moq_publisher_abort(publisher, 1));
+    assert_ok(moq_publisher_abort(publisher, 1));
+
+    moq_subscriber_destroy(victim);
+    moq_subscriber_destroy(subscriber);
+    moq_publisher_destroy(publisher);
+    moq_client_destroy(sub_client);
+    moq_client_destroy(pub_client);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Many panics in a row, from many threads.
 // ---------------------------------------------------------------------------------------------

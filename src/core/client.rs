@@ -87,7 +87,7 @@ impl Client {
         Ok(Arc::new(Self {
             config,
             local: moq_tokio::origin::spawn(),
-            remote: moq_tokio::origin::spawn(),
+            remote: moq_tokio::origin::spawn_config(receive_origin()),
             gate: Gate::new(),
             inner: Mutex::new(Inner {
                 state: ConnectionState::Disconnected,
@@ -579,6 +579,22 @@ impl Client {
         let entry = inner.broadcasts.entry(namespace.to_string()).or_insert(broadcast);
         Ok(entry.clone())
     }
+}
+
+/// Bytes of received objects a client keeps cached for its subscriptions. moq-net's origin has no
+/// byte target by default, so without one every object received stays cached until the idle
+/// expiry; with it the oldest groups are evicted first (a subscription far enough behind to
+/// need them has long skipped them).
+pub const RECEIVE_CACHE_BYTES: u64 = 32 << 20;
+
+/// The origin configuration for received broadcasts: a bounded cache pool.
+fn receive_origin() -> moq_net::origin::Config {
+    let pool = moq_net::cache::Config::default()
+        .with_capacity(RECEIVE_CACHE_BYTES)
+        .with_expiry(moq_net::cache::DEFAULT_EXPIRY);
+    let mut config = moq_net::origin::Config::default();
+    config.pool = moq_net::cache::Pool::new(pool);
+    config
 }
 
 /// Redials with exponential backoff and jitter until a session is back, the client is

@@ -54,8 +54,9 @@ pub extern "C" fn moq_subscribe_announces(
 
 /// Reports announcements of namespaces equal to `prefix` or below it (`prefix` NULL or "" =
 /// all): `callback(user_data, namespace_str, true)` when a namespace is announced and
-/// `(…, false)` when it is withdrawn (its publisher went away or the session to the relay
-/// ended). A NULL `callback` queues `MOQ_EVENT_ANNOUNCE` events for `moq_poll` instead.
+/// `(…, false)` when it is withdrawn: its publishing client disconnected or was destroyed, or
+/// this client's own session to the relay ended (a client keeps its namespaces announced while
+/// it lives, even when its last publisher is destroyed). A NULL `callback` queues `MOQ_EVENT_ANNOUNCE` events for `moq_poll` instead.
 /// Otherwise as `moq_subscribe_announces` (one watcher per client, replaced by a new one).
 ///
 /// Errors: INVALID_ARGUMENT (`prefix` not a valid namespace), CLOSED, INVALID_HANDLE.

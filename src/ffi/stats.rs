@@ -16,16 +16,18 @@ pub struct MoqStats {
     pub objects_sent: u64,
     /// Payload bytes published.
     pub bytes_sent: u64,
-    /// Objects delivered to a data callback.
+    /// Objects delivered to a callback or queued for `moq_poll`.
     pub objects_received: u64,
-    /// Payload bytes delivered to a data callback.
+    /// Payload bytes delivered to a callback or queued for `moq_poll`.
     pub bytes_received: u64,
-    /// Objects dropped because they arrived too late (after later objects were delivered, or
-    /// their gap in the sequence timed out).
+    /// Objects dropped because they arrived too late (after later objects were delivered, their
+    /// gap in the sequence timed out, or they waited longer than the subscription's
+    /// `max_latency_ms`).
     pub objects_dropped_too_late: u64,
     /// Objects not sent because the client had no session (publish returned NOT_CONNECTED).
     pub objects_dropped_disconnected: u64,
-    /// Datagrams dropped because the callback was a full queue (1024 objects) behind.
+    /// Objects dropped by a full queue: datagrams while the callbacks were 1024 objects behind,
+    /// and objects a poll-mode subscription's queue dropped per its `queue_policy`.
     pub objects_dropped_queue_full: u64,
     /// Times the client reconnected after losing its session.
     pub reconnects: u64,

@@ -221,7 +221,9 @@ pub struct MoqPublisherOptions {
 
 /// Where a subscription starts: see the `MOQ_START_*` constants.
 pub type MoqStartPosition = u32;
-/// Objects published after the subscription is live (the default).
+/// Objects published after the subscription is live (the default). When the relay did not
+/// know the track yet (no other subscriber), the publisher's newest group, published just
+/// before, may arrive too.
 pub const MOQ_START_NEXT_GROUP: MoqStartPosition = 0;
 /// The newest group the relay still holds (e.g. the current keyframe or game state), then on.
 pub const MOQ_START_LATEST_GROUP: MoqStartPosition = 1;

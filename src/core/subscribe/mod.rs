@@ -2,10 +2,10 @@
 //! status, to callbacks on the dispatcher thread or to the client's poll queue.
 //!
 //! Stream objects are delivered reliably and in sequence order ([`reorder`]). In callback mode
-//! the reader waits when the callbacks fall [`WINDOW`] objects behind (back-pressure reaches the
-//! relay, nothing is dropped unless a latency bound says so); in poll mode nothing waits and the
-//! subscription's bounded queue applies its drop policy. Datagrams are best-effort: one that
-//! arrives while the window is full is dropped and counted.
+//! the reader waits when the callbacks fall [`WINDOW`] objects or [`WINDOW_BYTES`] behind
+//! (back-pressure reaches the relay, nothing is dropped unless a latency bound says so); in poll
+//! mode nothing waits and the subscription's bounded queue applies its drop policy. Datagrams
+//! are best-effort: one that arrives while the window is full is dropped and counted.
 //!
 //! A subscription reports SUBSCRIBED each time it goes live (again after a resume), and ends
 //! with exactly one terminal status: NOT_FOUND, ENDED or ERROR. Nothing follows it.
@@ -41,6 +41,14 @@ pub type CatalogCallback = Arc<dyn Fn(&Arc<Catalog>) + Send + Sync>;
 
 /// Objects queued for the callbacks before the reader waits.
 pub const WINDOW: usize = 1024;
+/// Payload bytes queued for the callbacks before the reader waits.
+pub const WINDOW_BYTES: usize = 64 << 20;
+
+/// The window permits an object of `len` bytes takes: one per `WINDOW_BYTES / WINDOW` bytes
+/// (64 KiB), at least one, so the window holds [`WINDOW`] small objects or [`WINDOW_BYTES`].
+pub(crate) fn window_cost(len: usize) -> u32 {
+    len.div_ceil(WINDOW_BYTES / WINDOW).clamp(1, WINDOW) as u32
+}
 
 /// Where a subscription starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

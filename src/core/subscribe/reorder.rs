@@ -238,6 +238,20 @@ mod tests {
     }
 
     #[test]
+    fn window_cost_counts_objects_and_bytes() {
+        use crate::core::subscribe::{window_cost, WINDOW, WINDOW_BYTES};
+        assert_eq!(window_cost(0), 1);
+        assert_eq!(window_cost(64 << 10), 1);
+        assert_eq!(window_cost((64 << 10) + 1), 2);
+        assert_eq!(window_cost(WINDOW_BYTES), WINDOW as u32);
+        assert_eq!(
+            window_cost(usize::MAX / 2),
+            WINDOW as u32,
+            "never more than the whole window"
+        );
+    }
+
+    #[test]
     fn reorders_groups_into_sequence_order() {
         let now = Instant::now();
         let mut reorder = Reorder::new(0);

@@ -402,7 +402,12 @@ impl Reader<'_> {
         }
         for object in ready {
             let permit = match subscriber.uses_window() {
-                true => match self.window.clone().acquire_owned().await {
+                true => match self
+                    .window
+                    .clone()
+                    .acquire_many_owned(super::window_cost(object.payload.len()))
+                    .await
+                {
                     Ok(permit) => Some(permit),
                     Err(_) => return Some(Outcome::Stopped),
                 },
@@ -448,7 +453,11 @@ impl Reader<'_> {
                 payload: datagram.payload,
                 arrived: Instant::now(),
             };
-            let permit = self.window.clone().try_acquire_owned().ok();
+            let permit = self
+                .window
+                .clone()
+                .try_acquire_many_owned(super::window_cost(object.payload.len()))
+                .ok();
             if permit.is_none() && subscriber.uses_window() {
                 tracing::debug!("datagram dropped: the callback is {} objects behind", super::WINDOW);
             }
