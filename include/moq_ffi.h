@@ -40,6 +40,21 @@
 #define RECEIVE_CACHE_BYTES (32 << 20)
 
 /**
+ * The default publish buffer cap.
+ */
+#define DEFAULT_PUBLISH_BUFFER (128 << 20)
+
+/**
+ * The smallest publish buffer cap.
+ */
+#define MIN_PUBLISH_BUFFER (1 << 20)
+
+/**
+ * The largest publish buffer cap.
+ */
+#define MAX_PUBLISH_BUFFER (64 << 30)
+
+/**
  * A source queue's capacity when the application does not choose one.
  */
 #define DEFAULT_CAPACITY 1024
@@ -171,6 +186,11 @@ typedef enum {
    * The call conflicts with the object's state (e.g. connecting a connected client).
    */
   MOQ_ERROR_INVALID_STATE = 13,
+  /**
+   * A bounded buffer is full: retry later or skip (publishing with
+   * `MoqClientConfig.publish_overflow = MOQ_OVERFLOW_ERROR`).
+   */
+  MOQ_ERROR_WOULD_BLOCK = 14,
 } MoqResultCode;
 
 /**
@@ -372,6 +392,11 @@ typedef void (*MoqStatusCallback)(void *user_data,
 typedef uint32_t MoqCatalogFormat;
 
 /**
+ * What publishing does when the client's publish buffer is at its cap.
+ */
+typedef uint32_t MoqOverflowPolicy;
+
+/**
  * Client settings for `moq_client_create_ex`. Zero-initialise it, set `struct_size` to
  * `sizeof(MoqClientConfig)`, then set what you need.
  */
@@ -437,6 +462,18 @@ typedef struct {
    * the connection callback if one is given.
    */
   bool poll_events;
+  /**
+   * Cap on the bytes this client's publishers keep buffered for subscribers (groups are kept
+   * for their retention, and reclaimed once idle for 30 s); 0 = 134217728 (128 MiB), at least
+   * 1048576, at most 64 GiB.
+   */
+  uint64_t publish_buffer_bytes;
+  /**
+   * At the cap: `MOQ_OVERFLOW_DROP_OLDEST` (0, default: the oldest buffered groups are
+   * evicted; a subscriber that far behind loses them) or `MOQ_OVERFLOW_ERROR` (publishing a
+   * stream object returns `MOQ_ERROR_WOULD_BLOCK`, counted in `objects_dropped_backpressure`).
+   */
+  MoqOverflowPolicy publish_overflow;
 } MoqClientConfig;
 
 /**
@@ -655,6 +692,14 @@ typedef struct {
    * Smoothed round-trip time to the relay in microseconds; 0 without a session.
    */
   uint64_t rtt_us;
+  /**
+   * Objects refused with `MOQ_ERROR_WOULD_BLOCK` because the publish buffer was at its cap.
+   */
+  uint64_t objects_dropped_backpressure;
+  /**
+   * Bytes the client's publishers hold buffered now (client stats only; 0 otherwise).
+   */
+  uint64_t publish_buffered_bytes;
 } MoqStats;
 
 /**
@@ -711,6 +756,16 @@ typedef void (*MoqObjectCallback)(void *user_data,
  * Reliable and ordered: every object reaches every live subscriber exactly once, in order.
  */
 #define MOQ_DELIVERY_STREAM 1
+
+/**
+ * Evict the oldest buffered groups (the default).
+ */
+#define MOQ_OVERFLOW_DROP_OLDEST 0
+
+/**
+ * Refuse the object with `MOQ_ERROR_WOULD_BLOCK`.
+ */
+#define MOQ_OVERFLOW_ERROR 1
 
 /**
  * Older groups before newer ones.

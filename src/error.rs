@@ -34,6 +34,8 @@ pub enum ErrorKind {
     Closed,
     /// The operation conflicts with one already in progress or done (e.g. connect twice).
     InvalidState,
+    /// A bounded buffer is full; retry later (publishing with the ERROR overflow policy).
+    WouldBlock,
 }
 
 /// An error of the safe core: a kind and an actionable message.

@@ -63,6 +63,8 @@ pub struct Client {
     config: ClientConfig,
     /// Broadcasts this client publishes; served to every session.
     local: moq_net::origin::Producer,
+    /// The byte budget of `local`'s cached groups (`publish_buffer_bytes`).
+    publish_pool: moq_net::cache::Pool,
     /// Broadcasts the relay announces to us.
     remote: moq_net::origin::Producer,
     gate: Arc<Gate>,
@@ -84,9 +86,15 @@ impl Client {
         }
         let handle = runtime::handle()?;
         let _enter = handle.enter();
+        let publish_pool = moq_net::cache::Pool::new(
+            moq_net::cache::Config::default()
+                .with_capacity(config.publish_buffer_bytes)
+                .with_expiry(moq_net::cache::DEFAULT_EXPIRY),
+        );
         Ok(Arc::new(Self {
             config,
-            local: moq_tokio::origin::spawn(),
+            local: moq_tokio::origin::spawn_config(publish_origin(&publish_pool)),
+            publish_pool,
             remote: moq_tokio::origin::spawn_config(receive_origin()),
             gate: Gate::new(),
             inner: Mutex::new(Inner {
@@ -153,6 +161,30 @@ impl Client {
     /// The origin the relay's broadcasts arrive in.
     pub(crate) fn remote(&self) -> &moq_net::origin::Producer {
         &self.remote
+    }
+
+    /// Whether `len` more bytes may be published now: always under the DROP_OLDEST policy (the
+    /// buffer evicts its oldest groups), under ERROR only while they fit below the cap.
+    pub(crate) fn publish_room(&self, len: usize) -> Result<()> {
+        if self.config.publish_overflow == config::Overflow::DropOldest {
+            return Ok(());
+        }
+        let used = self.publish_pool.used();
+        let cap = self.config.publish_buffer_bytes;
+        if used.saturating_add(len as u64) > cap {
+            return Err(Error::new(
+                ErrorKind::WouldBlock,
+                format!(
+                    "the publish buffer holds {used} of its {cap} bytes (publish_buffer_bytes); {len} more do not fit: retry later or skip the object"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Bytes the client's publishers keep buffered now.
+    pub fn publish_buffered(&self) -> u64 {
+        self.publish_pool.used()
     }
 
     /// The queue `moq_poll` drains.
@@ -298,6 +330,7 @@ impl Client {
     pub fn stats(&self) -> Snapshot {
         Snapshot {
             rtt_us: self.rtt_us(),
+            publish_buffered: self.publish_buffered(),
             ..self.counters.snapshot()
         }
     }
@@ -586,6 +619,13 @@ impl Client {
 /// expiry; with it the oldest groups are evicted first (a subscription far enough behind to
 /// need them has long skipped them).
 pub const RECEIVE_CACHE_BYTES: u64 = 32 << 20;
+
+/// The origin configuration for published broadcasts: the client's publish buffer.
+fn publish_origin(pool: &moq_net::cache::Pool) -> moq_net::origin::Config {
+    let mut config = moq_net::origin::Config::default();
+    config.pool = pool.clone();
+    config
+}
 
 /// The origin configuration for received broadcasts: a bounded cache pool.
 fn receive_origin() -> moq_net::origin::Config {

@@ -56,7 +56,27 @@ pub struct ClientConfig {
     pub idle_timeout: Duration,
     /// Also queue connection state changes for `moq_poll`.
     pub poll_events: bool,
+    /// Cap on the bytes this client's publishers keep buffered (cached for subscribers).
+    pub publish_buffer_bytes: u64,
+    /// What publishing does when the buffer is at its cap.
+    pub publish_overflow: Overflow,
 }
+
+/// What publishing does when the client's publish buffer is at its cap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overflow {
+    /// Evict the oldest buffered groups (a subscriber that far behind loses them).
+    DropOldest,
+    /// Refuse the object with `WouldBlock` (counted), keeping what is buffered.
+    Error,
+}
+
+/// The default publish buffer cap.
+pub const DEFAULT_PUBLISH_BUFFER: u64 = 128 << 20;
+/// The smallest publish buffer cap.
+pub const MIN_PUBLISH_BUFFER: u64 = 1 << 20;
+/// The largest publish buffer cap.
+pub const MAX_PUBLISH_BUFFER: u64 = 64 << 30;
 
 impl Default for ClientConfig {
     fn default() -> Self {
@@ -73,6 +93,8 @@ impl Default for ClientConfig {
             keep_alive: DEFAULT_KEEP_ALIVE,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             poll_events: false,
+            publish_buffer_bytes: DEFAULT_PUBLISH_BUFFER,
+            publish_overflow: Overflow::DropOldest,
         }
     }
 }
@@ -119,6 +141,15 @@ impl ClientConfig {
                 "idle_timeout_ms {} exceeds the maximum of {} ms",
                 self.idle_timeout.as_millis(),
                 MAX_TIMEOUT.as_millis()
+            )));
+        }
+        if self.publish_buffer_bytes == 0 {
+            self.publish_buffer_bytes = DEFAULT_PUBLISH_BUFFER;
+        }
+        if !(MIN_PUBLISH_BUFFER..=MAX_PUBLISH_BUFFER).contains(&self.publish_buffer_bytes) {
+            return Err(Error::invalid_argument(format!(
+                "publish_buffer_bytes {} is out of range ({MIN_PUBLISH_BUFFER}..={MAX_PUBLISH_BUFFER})",
+                self.publish_buffer_bytes
             )));
         }
         self.parsed_versions()?;

@@ -161,6 +161,11 @@ impl Publisher {
         let session = self.client.session("publishing").inspect_err(|_| {
             self.tally.dropped(DropReason::Disconnected, 1);
         })?;
+        if mode == DeliveryMode::Stream {
+            self.client.publish_room(len).inspect_err(|_| {
+                self.tally.dropped(DropReason::Backpressure, 1);
+            })?;
+        }
         if mode == DeliveryMode::Datagram && !carries_datagrams(session.version) {
             return Err(Error::new(
                 ErrorKind::Unsupported,

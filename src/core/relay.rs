@@ -10,6 +10,9 @@ use std::net::SocketAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+/// The embedded relay's cache target (cached group payload; the oldest groups go first).
+pub const EMBEDDED_CACHE: &str = "256MiB";
+
 /// How long starting the relay may take.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long stopping waits for the relay to close its sessions.
@@ -40,6 +43,9 @@ impl Relay {
 
         let mut config = moq_relay::Config::default();
         config.drain_timeout = Duration::ZERO;
+        // moq-relay's cache is unbounded unless told otherwise; an embedded relay must not grow
+        // the host process without bound.
+        config.cache.capacity = Some(EMBEDDED_CACHE.to_string());
         config.listen.bind = Some(moq_tokio::listen::Bind::Addr(bind));
         config.listen.tls.identity = Some(identity);
         config.auth.public = vec![moq_auth::Pattern::all()];

@@ -11,6 +11,8 @@ pub enum DropReason {
     Disconnected,
     /// A datagram arrived while the callback was a full window behind.
     QueueFull,
+    /// Not published: the client's publish buffer was at its cap (overflow policy ERROR).
+    Backpressure,
 }
 
 /// Monotonic counters of one object (client, publisher or subscriber).
@@ -23,6 +25,7 @@ pub struct Counters {
     dropped_too_late: AtomicU64,
     dropped_disconnected: AtomicU64,
     dropped_queue_full: AtomicU64,
+    dropped_backpressure: AtomicU64,
     reconnects: AtomicU64,
 }
 
@@ -36,7 +39,10 @@ pub struct Snapshot {
     pub dropped_too_late: u64,
     pub dropped_disconnected: u64,
     pub dropped_queue_full: u64,
+    pub dropped_backpressure: u64,
     pub reconnects: u64,
+    /// Bytes buffered by the client's publishers (client snapshots only).
+    pub publish_buffered: u64,
     /// Smoothed round-trip time in microseconds; 0 when unknown (no session).
     pub rtt_us: u64,
 }
@@ -57,6 +63,7 @@ impl Counters {
             DropReason::TooLate => &self.dropped_too_late,
             DropReason::Disconnected => &self.dropped_disconnected,
             DropReason::QueueFull => &self.dropped_queue_full,
+            DropReason::Backpressure => &self.dropped_backpressure,
         };
         counter.fetch_add(count, Ordering::Relaxed);
     }
@@ -75,7 +82,9 @@ impl Counters {
             dropped_too_late: read(&self.dropped_too_late),
             dropped_disconnected: read(&self.dropped_disconnected),
             dropped_queue_full: read(&self.dropped_queue_full),
+            dropped_backpressure: read(&self.dropped_backpressure),
             reconnects: read(&self.reconnects),
+            publish_buffered: 0,
             rtt_us: 0,
         }
     }

@@ -120,6 +120,7 @@ pub(crate) fn code_of(kind: ErrorKind) -> MoqResultCode {
         ErrorKind::NotFound => MOQ_ERROR_NOT_FOUND,
         ErrorKind::Closed => MOQ_ERROR_CLOSED,
         ErrorKind::InvalidState => MOQ_ERROR_INVALID_STATE,
+        ErrorKind::WouldBlock => MOQ_ERROR_WOULD_BLOCK,
     }
 }
 

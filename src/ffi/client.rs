@@ -3,7 +3,7 @@
 use super::boundary::{self, enter, lookup, ok, opt_str_arg, str_arg, UserData, CLIENTS};
 use super::types::*;
 use crate::core::client::{Client, ConnectionState, StateCallback};
-use crate::core::config::ClientConfig;
+use crate::core::config::{ClientConfig, Overflow};
 use crate::error::{Error, Result};
 use std::ffi::c_char;
 use std::sync::Arc;
@@ -69,9 +69,10 @@ pub unsafe extern "C" fn moq_client_create_ex(config: *const MoqClientConfig) ->
 }
 
 /// Sizes of every released `MoqClientConfig` layout, oldest first.
-const KNOWN_CONFIG_SIZES: [usize; 3] = [
+const KNOWN_CONFIG_SIZES: [usize; 4] = [
     CLIENT_CONFIG_SIZE_V1,
     CLIENT_CONFIG_SIZE_V2,
+    CLIENT_CONFIG_SIZE_V3,
     std::mem::size_of::<MoqClientConfig>(),
 ];
 
@@ -118,6 +119,16 @@ unsafe fn read_config(config: *const MoqClientConfig) -> Result<ClientConfig> {
         keep_alive: millis(raw.keep_alive_ms),
         idle_timeout: millis(raw.idle_timeout_ms),
         poll_events: raw.poll_events != 0,
+        publish_buffer_bytes: raw.publish_buffer_bytes,
+        publish_overflow: match raw.publish_overflow {
+            MOQ_OVERFLOW_DROP_OLDEST => Overflow::DropOldest,
+            MOQ_OVERFLOW_ERROR => Overflow::Error,
+            other => {
+                return Err(Error::invalid_argument(format!(
+                    "config->publish_overflow {other} is not MOQ_OVERFLOW_DROP_OLDEST (0) or MOQ_OVERFLOW_ERROR (1)"
+                )))
+            }
+        },
     })
 }
 

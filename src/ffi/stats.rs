@@ -33,9 +33,15 @@ pub struct MoqStats {
     pub reconnects: u64,
     /// Smoothed round-trip time to the relay in microseconds; 0 without a session.
     pub rtt_us: u64,
+    /// Objects refused with `MOQ_ERROR_WOULD_BLOCK` because the publish buffer was at its cap.
+    pub objects_dropped_backpressure: u64,
+    /// Bytes the client's publishers hold buffered now (client stats only; 0 otherwise).
+    pub publish_buffered_bytes: u64,
 }
 
-const KNOWN_STATS_SIZES: [usize; 1] = [std::mem::size_of::<MoqStats>()];
+/// `sizeof(MoqStats)` of the first release (fields up to `rtt_us`).
+const STATS_SIZE_V1: usize = std::mem::offset_of!(MoqStats, objects_dropped_backpressure);
+const KNOWN_STATS_SIZES: [usize; 2] = [STATS_SIZE_V1, std::mem::size_of::<MoqStats>()];
 
 /// Writes `snapshot` into the caller's struct after checking its `struct_size`.
 ///
@@ -64,9 +70,13 @@ unsafe fn write_stats(out: *mut MoqStats, snapshot: Snapshot) -> Result<()> {
         objects_dropped_queue_full: snapshot.dropped_queue_full,
         reconnects: snapshot.reconnects,
         rtt_us: snapshot.rtt_us,
+        objects_dropped_backpressure: snapshot.dropped_backpressure,
+        publish_buffered_bytes: snapshot.publish_buffered,
     };
-    // SAFETY: `out` points to a writable struct of the size just checked.
-    unsafe { std::ptr::write_unaligned(out, stats) };
+    // Only the caller's `size` bytes: an older, smaller struct gets its own fields.
+    // SAFETY: `out` points to `size` writable bytes (checked to be a known layout size, at most
+    // `size_of::<MoqStats>()`), and `stats` is a local that cannot overlap it.
+    unsafe { std::ptr::copy_nonoverlapping((&stats as *const MoqStats).cast::<u8>(), out.cast::<u8>(), size) };
     Ok(())
 }
 

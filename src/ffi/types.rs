@@ -36,6 +36,9 @@ pub enum MoqResultCode {
     MOQ_ERROR_CLOSED = 12,
     /// The call conflicts with the object's state (e.g. connecting a connected client).
     MOQ_ERROR_INVALID_STATE = 13,
+    /// A bounded buffer is full: retry later or skip (publishing with
+    /// `MoqClientConfig.publish_overflow = MOQ_OVERFLOW_ERROR`).
+    MOQ_ERROR_WOULD_BLOCK = 14,
 }
 
 /// Result of a call. `message` is NULL on success; on failure it is a copy of the error text,
@@ -137,7 +140,22 @@ pub struct MoqClientConfig {
     /// Also queue connection state changes for `moq_poll` (as `MOQ_EVENT_CONNECTION`), besides
     /// the connection callback if one is given.
     pub poll_events: bool,
+    /// Cap on the bytes this client's publishers keep buffered for subscribers (groups are kept
+    /// for their retention, and reclaimed once idle for 30 s); 0 = 134217728 (128 MiB), at least
+    /// 1048576, at most 64 GiB.
+    pub publish_buffer_bytes: u64,
+    /// At the cap: `MOQ_OVERFLOW_DROP_OLDEST` (0, default: the oldest buffered groups are
+    /// evicted; a subscriber that far behind loses them) or `MOQ_OVERFLOW_ERROR` (publishing a
+    /// stream object returns `MOQ_ERROR_WOULD_BLOCK`, counted in `objects_dropped_backpressure`).
+    pub publish_overflow: MoqOverflowPolicy,
 }
+
+/// What publishing does when the client's publish buffer is at its cap.
+pub type MoqOverflowPolicy = u32;
+/// Evict the oldest buffered groups (the default).
+pub const MOQ_OVERFLOW_DROP_OLDEST: MoqOverflowPolicy = 0;
+/// Refuse the object with `MOQ_ERROR_WOULD_BLOCK`.
+pub const MOQ_OVERFLOW_ERROR: MoqOverflowPolicy = 1;
 
 /// The same layout as [`MoqClientConfig`] with the bool read as a byte: C may store any value
 /// in it, and only 0 and 1 are valid Rust `bool`s.
@@ -156,6 +174,8 @@ pub(crate) struct RawClientConfig {
     pub keep_alive_ms: u32,
     pub idle_timeout_ms: u32,
     pub poll_events: u8,
+    pub publish_buffer_bytes: u64,
+    pub publish_overflow: u32,
 }
 
 const _: () = assert!(std::mem::size_of::<RawClientConfig>() == std::mem::size_of::<MoqClientConfig>());
@@ -167,6 +187,8 @@ const _: () =
 pub(crate) const CLIENT_CONFIG_SIZE_V1: usize = std::mem::offset_of!(MoqClientConfig, versions);
 /// `sizeof(MoqClientConfig)` of the second layout (fields up to `idle_timeout_ms`).
 pub(crate) const CLIENT_CONFIG_SIZE_V2: usize = std::mem::offset_of!(MoqClientConfig, poll_events);
+/// `sizeof(MoqClientConfig)` with fields up to `poll_events`.
+pub(crate) const CLIENT_CONFIG_SIZE_V3: usize = std::mem::offset_of!(MoqClientConfig, publish_buffer_bytes);
 
 /// A client connection to a relay (opaque; used through pointers only).
 pub struct MoqClient {

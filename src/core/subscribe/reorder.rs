@@ -43,6 +43,9 @@ pub(crate) struct Reorder {
     /// The newest sequence the session knew of when the subscription went live.
     pub latest_known: Option<u64>,
     pub next: u64,
+    /// Objects of group `next` with a lower index were delivered already (it streams while open;
+    /// after a resume the group may arrive again from its start).
+    pub next_index: u64,
     pending: BTreeMap<u64, Pending>,
     datagrams: BTreeSet<u64>,
     gap_since: Option<Instant>,
@@ -63,6 +66,7 @@ impl Reorder {
             start: next,
             latest_known: next.checked_sub(1),
             next,
+            next_index: 0,
             pending: BTreeMap::new(),
             datagrams: BTreeSet::new(),
             gap_since: None,
@@ -106,6 +110,9 @@ impl Reorder {
 
     /// Adds an object of an open group (objects arrive in order within their group).
     pub fn object(&mut self, object: Object) {
+        if object.group == self.next && object.index < self.next_index {
+            return; // Delivered before a resume.
+        }
         match self.pending.get_mut(&object.group) {
             Some(pending) if !pending.complete => pending.objects.push(object),
             _ if object.group >= self.start => self.late += 1,
@@ -139,7 +146,8 @@ impl Reorder {
         let mut out = Vec::new();
         loop {
             if let Some(pending) = self.pending.get_mut(&self.next) {
-                if !pending.objects.is_empty() {
+                if let Some(last) = pending.objects.last() {
+                    self.next_index = last.index + 1;
                     out.append(&mut pending.objects);
                     self.gap_since = None;
                 }
@@ -181,13 +189,20 @@ impl Reorder {
         out
     }
 
+    /// Where delivery stands: the next group and the objects of it already delivered.
+    pub fn position(&self) -> (u64, u64) {
+        (self.next, self.next_index)
+    }
+
     fn advance(&mut self) {
         self.next += 1;
+        self.next_index = 0;
         self.gap_since = None;
     }
 
     fn skip_to(&mut self, sequence: u64) {
         self.next = sequence;
+        self.next_index = 0;
         self.gap_since = None;
         self.datagrams.retain(|s| *s >= sequence);
     }
@@ -307,7 +322,10 @@ mod tests {
         assert!(reorder.open(1));
         reorder.object(object(1, 10));
         reorder.complete(1);
-        reorder.object(object(0, 2));
+        reorder.object(Object {
+            index: 1,
+            ..object(0, 2)
+        });
         assert_eq!(
             bytes(&mut reorder, now),
             vec![2],
@@ -316,6 +334,36 @@ mod tests {
         reorder.complete(0);
         assert_eq!(bytes(&mut reorder, now), vec![10]);
         assert!(!reorder.open(0), "a finished group is not reopened");
+    }
+
+    #[test]
+    fn a_resumed_group_skips_the_objects_already_delivered() {
+        let now = Instant::now();
+        let mut first = Reorder::new(0);
+        first.open(0);
+        first.object(Object {
+            index: 0,
+            ..object(0, 1)
+        });
+        first.object(Object {
+            index: 1,
+            ..object(0, 2)
+        });
+        assert_eq!(bytes(&mut first, now), vec![1, 2]);
+        assert_eq!(first.position(), (0, 2), "group 0 is open with two objects delivered");
+
+        // The session drops; the new one replays group 0 from its start.
+        let mut resumed = Reorder::new(0);
+        (resumed.next, resumed.next_index) = first.position();
+        resumed.open(0);
+        for (index, byte) in [(0, 1), (1, 2), (2, 3)] {
+            resumed.object(Object {
+                index,
+                ..object(0, byte)
+            });
+        }
+        resumed.complete(0);
+        assert_eq!(bytes(&mut resumed, now), vec![3], "only the object not yet delivered");
     }
 
     #[test]
@@ -329,7 +377,10 @@ mod tests {
         assert_eq!(bytes(&mut reorder, start), vec![1]);
         assert_eq!(bytes(&mut reorder, start + GAP_TIMEOUT / 2), Vec::<u8>::new());
         assert_eq!(bytes(&mut reorder, start + GAP_TIMEOUT), vec![2]);
-        reorder.object(object(0, 3));
+        reorder.object(Object {
+            index: 1,
+            ..object(0, 3)
+        });
         assert_eq!(reorder.take_late(), 1, "an object of the abandoned group is late");
     }
 

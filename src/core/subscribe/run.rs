@@ -189,7 +189,8 @@ pub(crate) async fn run(subscriber: Weak<Subscriber>, target: Target, first: Opt
     crate::inject::check("task:subscriber");
     let window = Arc::new(Semaphore::new(super::WINDOW));
     let mut live = first;
-    let mut resume_at: Option<u64> = None;
+    // Where the previous session stopped: the next group, and the objects of it already delivered.
+    let mut resume_at: Option<(u64, u64)> = None;
     let patient = target.options.wait_for_track;
     let (status, code, reason) = loop {
         let current = match live.take() {
@@ -219,13 +220,14 @@ pub(crate) async fn run(subscriber: Weak<Subscriber>, target: Target, first: Opt
         });
         drop(strong);
         let mut reorder = current.reorder;
-        if let Some(previous) = resume_at {
+        if let Some((previous, delivered)) = resume_at {
             // Continue after the last object delivered before the interruption: the publisher
             // may replay what it still holds. A publisher that restarted its numbering (newest
             // sequence below ours) starts over from what the new session reports.
             if reorder.latest_known.is_none_or(|latest| latest + 1 >= previous) {
                 reorder.start = previous;
                 reorder.next = previous;
+                reorder.next_index = delivered;
             }
         }
         let reader = Reader {
@@ -240,7 +242,7 @@ pub(crate) async fn run(subscriber: Weak<Subscriber>, target: Target, first: Opt
             outcome = reader.read_groups(current.groups, current.widen) => outcome,
             outcome = reader.read_datagrams(current.datagrams) => outcome,
         };
-        resume_at = Some(reader.reorder.lock().unwrap_or_else(PoisonError::into_inner).next);
+        resume_at = Some(reader.reorder.lock().unwrap_or_else(PoisonError::into_inner).position());
         match outcome {
             Outcome::Stopped => return,
             Outcome::Ended => {
