@@ -336,11 +336,13 @@ typedef struct {
    */
   uint32_t struct_size;
   /**
-   * `MOQ_START_NEXT_GROUP` (default), `MOQ_START_LATEST_GROUP` or `MOQ_START_ABSOLUTE_GROUP`.
+   * `MOQ_START_NEXT_GROUP` (default), `MOQ_START_LATEST_GROUP`, `MOQ_START_ABSOLUTE_GROUP` or
+   * `MOQ_START_GROUPS_BACK`.
    */
   MoqStartPosition start;
   /**
-   * The first group for `MOQ_START_ABSOLUTE_GROUP`.
+   * The first group for `MOQ_START_ABSOLUTE_GROUP`; how many groups back for
+   * `MOQ_START_GROUPS_BACK`.
    */
   uint64_t start_group;
   /**
@@ -718,6 +720,36 @@ typedef void (*MoqObjectCallback)(void *user_data,
                                   size_t data_len);
 
 /**
+ * What a publisher declared about a track (`moq_query_track`).
+ */
+typedef struct {
+  /**
+   * Must be `sizeof(MoqTrackProperties)` of the caller's header.
+   */
+  uint32_t struct_size;
+  /**
+   * The track's priority (higher is more urgent).
+   */
+  uint8_t priority;
+  /**
+   * How long the publisher keeps groups, in ms (its retention / max age).
+   */
+  uint64_t retention_ms;
+  /**
+   * Timestamp units per second of the track.
+   */
+  uint64_t timescale;
+  /**
+   * Nonzero when `latest_group` is known.
+   */
+  uint8_t has_latest_group;
+  /**
+   * The newest group the relay knows of.
+   */
+  uint64_t latest_group;
+} MoqTrackProperties;
+
+/**
  * No events.
  */
 #define MOQ_LOG_OFF 0
@@ -794,6 +826,12 @@ typedef void (*MoqObjectCallback)(void *user_data,
  * The group `MoqSubscribeOptions.start_group` (if the relay or publisher still holds it), then on.
  */
 #define MOQ_START_ABSOLUTE_GROUP 2
+
+/**
+ * `MoqSubscribeOptions.start_group` groups before the newest one the relay holds (those still
+ * held), then on: a late joiner gets the last few groups (a keyframe, recent game state).
+ */
+#define MOQ_START_GROUPS_BACK 3
 
 /**
  * Callbacks on the library's callback thread (the default).
@@ -1575,6 +1613,51 @@ MoqSubscriber *moq_subscribe_ex(MoqClient *client,
                                 MoqObjectCallback on_object,
                                 MoqStatusCallback on_status,
                                 void *user_data);
+
+/**
+ * Fetches one past group, `group_id` of `track_name` in `namespace_str`, from the relay (or the
+ * publisher behind it). Never blocks on the network: the objects arrive in order through
+ * `on_object` (or `moq_poll` with `options->delivery = MOQ_DELIVER_POLL`; NULL options = the
+ * defaults, of which only `priority`, `delivery` and the queue settings apply), with their
+ * `MoqObjectInfo`; `on_status` reports SUBSCRIBED when the fetch is answered, then ENDED once the
+ * group is complete, NOT_FOUND when it is no longer held (older than the publisher's retention,
+ * or evicted), or ERROR. The returned handle is a subscriber: destroy it with
+ * `moq_subscriber_destroy` (also to cancel).
+ *
+ * Returns NULL with `moq_last_error`: UNSUPPORTED where the negotiated protocol cannot fetch
+ * (moq-lite-01..04; the message names the version), NOT_CONNECTED, INVALID_ARGUMENT,
+ * INVALID_HANDLE. Thread-safe.
+ *
+ * # Safety
+ * As for `moq_subscribe_ex`.
+ */
+MoqSubscriber *moq_fetch_group(MoqClient *client,
+                               const char *namespace_str,
+                               const char *track_name,
+                               uint64_t group_id,
+                               const MoqSubscribeOptions *options,
+                               MoqObjectCallback on_object,
+                               MoqStatusCallback on_status,
+                               void *user_data);
+
+/**
+ * Asks the relay what the publisher of `track_name` in `namespace_str` declared — priority,
+ * retention, timescale, and the newest group when the relay knows it — without subscribing.
+ * Blocks up to twice the client's timeout. Track status beyond that (whether the publisher is
+ * live, the exact largest object) is not available: moq-net 0.3 does not implement
+ * TRACK_STATUS.
+ *
+ * Errors: UNSUPPORTED (moq-lite-01..04), NOT_FOUND, TIMEOUT, NOT_CONNECTED, INVALID_ARGUMENT
+ * (names, NULL `out` or unknown `struct_size`), INVALID_HANDLE.
+ *
+ * # Safety
+ * Strings NULL or NUL-terminated; `out` NULL or a writable `MoqTrackProperties` whose
+ * `struct_size` is set.
+ */
+MoqResult moq_query_track(MoqClient *client,
+                          const char *namespace_str,
+                          const char *track_name,
+                          MoqTrackProperties *out);
 
 #ifdef __cplusplus
 }  // extern "C"

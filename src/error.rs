@@ -132,8 +132,9 @@ pub fn chain(err: &dyn std::error::Error) -> String {
 /// Maps a moq-net protocol error to our kinds, for failures reported by the session.
 pub fn from_moq(err: &moq_net::Error, context: impl fmt::Display) -> Error {
     use moq_net::Error as E;
+    use moq_net::StreamError as S;
     let kind = match err {
-        E::NotFound | E::Unroutable => ErrorKind::NotFound,
+        E::NotFound | E::Unroutable | E::Stream(S::NotFound | S::Unroutable) => ErrorKind::NotFound,
         E::Unauthorized => ErrorKind::Refused,
         E::Timeout => ErrorKind::Timeout,
         E::Version => ErrorKind::Unsupported,

@@ -334,7 +334,7 @@ pub(crate) fn carries_timestamps(version: Option<moq_net::Version>) -> bool {
 }
 
 /// Whether `version` is moq-lite-`lite` or later, or moq-transport-`transport` or later.
-fn version_at_least(version: Option<moq_net::Version>, lite: u32, transport: u32) -> bool {
+pub(crate) fn version_at_least(version: Option<moq_net::Version>, lite: u32, transport: u32) -> bool {
     let Some(version) = version else { return false };
     let name = version.to_string();
     let (number, minimum) = match (name.strip_prefix("moq-lite-"), name.strip_prefix("moq-transport-")) {

@@ -143,6 +143,7 @@ pub(crate) fn options_of(options: &MoqSubscribeOptions) -> Result<(SubscribeOpti
         MOQ_START_NEXT_GROUP => Start::Next,
         MOQ_START_LATEST_GROUP => Start::Latest,
         MOQ_START_ABSOLUTE_GROUP => Start::Group(options.start_group),
+        MOQ_START_GROUPS_BACK => Start::GroupsBack(options.start_group),
         other => {
             return Err(Error::invalid_argument(format!(
                 "options->start {other} is not a MOQ_START_* value"
@@ -240,15 +241,63 @@ pub(crate) fn start_subscription(
     content: Content,
     callbacks: impl FnOnce() -> Result<Sink>,
 ) -> Result<*mut MoqSubscriber> {
+    register(client, options, callbacks, |core, sink| {
+        Subscriber::start(client, namespace, track, core, sink, content)
+    })
+}
+
+/// Reserves a subscriber handle, builds the sink the options ask for, starts the subscriber with
+/// `start` and makes the handle live.
+fn register(
+    client: &Arc<Client>,
+    options: &MoqSubscribeOptions,
+    callbacks: impl FnOnce() -> Result<Sink>,
+    start: impl FnOnce(SubscribeOptions, Sink) -> Result<Arc<Subscriber>>,
+) -> Result<*mut MoqSubscriber> {
     let (core, delivery) = options_of(options)?;
     let handle = SUBSCRIBERS.reserve();
-    let sink = match delivery {
-        Delivery::Callback => callbacks()?,
-        Delivery::Poll { capacity, policy } => Sink::Poll(client.hub().open(handle, capacity, policy)),
+    let (sink, queue) = match delivery {
+        Delivery::Callback => (callbacks()?, None),
+        Delivery::Poll { capacity, policy } => {
+            let queue = client.hub().open(handle, capacity, policy);
+            (Sink::Poll(queue.clone()), Some(queue))
+        }
     };
-    let subscriber = Subscriber::start(client, namespace, track, core, sink, content)?;
+    let subscriber = start(core, sink).inspect_err(|_| {
+        // A subscription that never started leaves no queue behind in the hub.
+        if let Some(queue) = &queue {
+            queue.close();
+        }
+    })?;
     SUBSCRIBERS.insert_at(handle, subscriber);
     Ok(boundary::ptr_of(handle))
+}
+
+/// The callback sink of `moq_subscribe_ex` and `moq_fetch_group`.
+fn object_sink(on_object: MoqObjectCallback, on_status: MoqStatusCallback, user_data: UserData) -> Result<Sink> {
+    let function = on_object.ok_or_else(|| Error::invalid_argument("on_object is NULL"))?;
+    let on_object: ObjectCallback = Arc::new(move |info: &ObjectInfo, data: &[u8]| {
+        let user_data = user_data;
+        let info = info_of(info);
+        // SAFETY: the caller registered `function` and `user_data` for exactly this use;
+        // `info` and `data` are valid for the duration of the call.
+        unsafe { function(user_data.0, &info, data.as_ptr(), data.len()) }
+    });
+    Ok(Sink::Callbacks {
+        on_object: Some(on_object),
+        on_catalog: None::<CatalogCallback>,
+        on_status: status_callback(on_status, user_data),
+    })
+}
+
+/// Poll delivery takes no callbacks.
+fn check_poll_callbacks(options: &MoqSubscribeOptions, any_callback: bool) -> Result<()> {
+    if options.delivery == MOQ_DELIVER_POLL && any_callback {
+        return Err(Error::invalid_argument(
+            "options->delivery is MOQ_DELIVER_POLL: pass NULL callbacks and read events with moq_poll",
+        ));
+    }
+    Ok(())
 }
 
 /// The default subscription options: start at the next group, no latency bound, priority 127,
@@ -304,25 +353,105 @@ pub unsafe extern "C" fn moq_subscribe_ex(
         // SAFETY: NULL or a readable options struct per this function's contract.
         let options = unsafe { read_options("options", options, default_options()) }?;
         let user_data = UserData(user_data);
-        if options.delivery == MOQ_DELIVER_POLL && (on_object.is_some() || on_status.is_some()) {
-            return Err(Error::invalid_argument(
-                "options->delivery is MOQ_DELIVER_POLL: pass NULL callbacks and read events with moq_poll",
-            ));
-        }
+        check_poll_callbacks(&options, on_object.is_some() || on_status.is_some())?;
         start_subscription(&client, namespace, track, &options, Content::Objects, || {
-            let function = on_object.ok_or_else(|| Error::invalid_argument("on_object is NULL"))?;
-            let on_object: ObjectCallback = Arc::new(move |info: &ObjectInfo, data: &[u8]| {
-                let user_data = user_data;
-                let info = info_of(info);
-                // SAFETY: the caller registered `function` and `user_data` for exactly this use;
-                // `info` and `data` are valid for the duration of the call.
-                unsafe { function(user_data.0, &info, data.as_ptr(), data.len()) }
-            });
-            Ok(Sink::Callbacks {
-                on_object: Some(on_object),
-                on_catalog: None::<CatalogCallback>,
-                on_status: status_callback(on_status, user_data),
-            })
+            object_sink(on_object, on_status, user_data)
         })
+    })
+}
+
+/// Fetches one past group, `group_id` of `track_name` in `namespace_str`, from the relay (or the
+/// publisher behind it). Never blocks on the network: the objects arrive in order through
+/// `on_object` (or `moq_poll` with `options->delivery = MOQ_DELIVER_POLL`; NULL options = the
+/// defaults, of which only `priority`, `delivery` and the queue settings apply), with their
+/// `MoqObjectInfo`; `on_status` reports SUBSCRIBED when the fetch is answered, then ENDED once the
+/// group is complete, NOT_FOUND when it is no longer held (older than the publisher's retention,
+/// or evicted), or ERROR. The returned handle is a subscriber: destroy it with
+/// `moq_subscriber_destroy` (also to cancel).
+///
+/// Returns NULL with `moq_last_error`: UNSUPPORTED where the negotiated protocol cannot fetch
+/// (moq-lite-01..04; the message names the version), NOT_CONNECTED, INVALID_ARGUMENT,
+/// INVALID_HANDLE. Thread-safe.
+///
+/// # Safety
+/// As for `moq_subscribe_ex`.
+#[no_mangle]
+pub unsafe extern "C" fn moq_fetch_group(
+    client: *mut MoqClient,
+    namespace_str: *const c_char,
+    track_name: *const c_char,
+    group_id: u64,
+    options: *const MoqSubscribeOptions,
+    on_object: MoqObjectCallback,
+    on_status: MoqStatusCallback,
+    user_data: *mut std::ffi::c_void,
+) -> *mut MoqSubscriber {
+    enter("moq_fetch_group", || {
+        let client = lookup(&CLIENTS, client)?;
+        // SAFETY: NULL or NUL-terminated per this function's contract.
+        let namespace = unsafe { str_arg("namespace_str", namespace_str, MOQ_MAX_NAME_LEN) }?;
+        // SAFETY: as above.
+        let track = unsafe { str_arg("track_name", track_name, MOQ_MAX_NAME_LEN) }?;
+        // SAFETY: NULL or a readable options struct per this function's contract.
+        let options = unsafe { read_options("options", options, default_options()) }?;
+        let user_data = UserData(user_data);
+        check_poll_callbacks(&options, on_object.is_some() || on_status.is_some())?;
+        register(
+            &client,
+            &options,
+            || object_sink(on_object, on_status, user_data),
+            |core, sink| Subscriber::fetch(&client, namespace, track, group_id, core, sink),
+        )
+    })
+}
+
+/// Asks the relay what the publisher of `track_name` in `namespace_str` declared — priority,
+/// retention, timescale, and the newest group when the relay knows it — without subscribing.
+/// Blocks up to twice the client's timeout. Track status beyond that (whether the publisher is
+/// live, the exact largest object) is not available: moq-net 0.3 does not implement
+/// TRACK_STATUS.
+///
+/// Errors: UNSUPPORTED (moq-lite-01..04), NOT_FOUND, TIMEOUT, NOT_CONNECTED, INVALID_ARGUMENT
+/// (names, NULL `out` or unknown `struct_size`), INVALID_HANDLE.
+///
+/// # Safety
+/// Strings NULL or NUL-terminated; `out` NULL or a writable `MoqTrackProperties` whose
+/// `struct_size` is set.
+#[no_mangle]
+pub unsafe extern "C" fn moq_query_track(
+    client: *mut MoqClient,
+    namespace_str: *const c_char,
+    track_name: *const c_char,
+    out: *mut MoqTrackProperties,
+) -> MoqResult {
+    enter("moq_query_track", || {
+        let client = lookup(&CLIENTS, client)?;
+        // SAFETY: NULL or NUL-terminated per this function's contract.
+        let namespace = unsafe { str_arg("namespace_str", namespace_str, MOQ_MAX_NAME_LEN) }?;
+        // SAFETY: as above.
+        let track = unsafe { str_arg("track_name", track_name, MOQ_MAX_NAME_LEN) }?;
+        if out.is_null() {
+            return Err(Error::invalid_argument("out is NULL"));
+        }
+        // SAFETY: non-NULL and starts with a readable `struct_size` per the contract.
+        let size = unsafe { std::ptr::read_unaligned(out.cast::<u32>()) } as usize;
+        if size != std::mem::size_of::<MoqTrackProperties>() {
+            return Err(Error::invalid_argument(format!(
+                "out->struct_size is {size}; expected sizeof(MoqTrackProperties) = {}",
+                std::mem::size_of::<MoqTrackProperties>()
+            )));
+        }
+        let properties = crate::core::subscribe::fetch::query_track(&client, namespace, track)?;
+        let value = MoqTrackProperties {
+            struct_size: size as u32,
+            priority: properties.priority,
+            retention_ms: u64::try_from(properties.retention.as_millis()).unwrap_or(u64::MAX),
+            timescale: properties.timescale,
+            has_latest_group: u8::from(properties.latest_group.is_some()),
+            latest_group: properties.latest_group.unwrap_or(0),
+        };
+        // SAFETY: `out` is a writable `MoqTrackProperties` (its size was just checked).
+        unsafe { out.write_unaligned(value) };
+        Ok(ok())
     })
 }

@@ -251,6 +251,9 @@ pub const MOQ_START_NEXT_GROUP: MoqStartPosition = 0;
 pub const MOQ_START_LATEST_GROUP: MoqStartPosition = 1;
 /// The group `MoqSubscribeOptions.start_group` (if the relay or publisher still holds it), then on.
 pub const MOQ_START_ABSOLUTE_GROUP: MoqStartPosition = 2;
+/// `MoqSubscribeOptions.start_group` groups before the newest one the relay holds (those still
+/// held), then on: a late joiner gets the last few groups (a keyframe, recent game state).
+pub const MOQ_START_GROUPS_BACK: MoqStartPosition = 3;
 
 /// How a subscription delivers: to callbacks or to `moq_poll`.
 pub type MoqDeliveryTarget = u32;
@@ -274,9 +277,11 @@ pub const MOQ_QUEUE_DROP_NEWEST: MoqQueuePolicy = 2;
 pub struct MoqSubscribeOptions {
     /// `sizeof(MoqSubscribeOptions)` of the caller's header (set by the default function).
     pub struct_size: u32,
-    /// `MOQ_START_NEXT_GROUP` (default), `MOQ_START_LATEST_GROUP` or `MOQ_START_ABSOLUTE_GROUP`.
+    /// `MOQ_START_NEXT_GROUP` (default), `MOQ_START_LATEST_GROUP`, `MOQ_START_ABSOLUTE_GROUP` or
+    /// `MOQ_START_GROUPS_BACK`.
     pub start: MoqStartPosition,
-    /// The first group for `MOQ_START_ABSOLUTE_GROUP`.
+    /// The first group for `MOQ_START_ABSOLUTE_GROUP`; how many groups back for
+    /// `MOQ_START_GROUPS_BACK`.
     pub start_group: u64,
     /// Objects older than this (ms since they arrived) when their turn comes are skipped and
     /// counted in `dropped_too_late`, and gaps are given up after it; 0 = no limit (reliable).
@@ -455,4 +460,24 @@ pub struct MoqEvent {
     pub track_count: usize,
     /// CATALOG: the catalog's JSON text, NUL-terminated.
     pub catalog_json: *const c_char,
+}
+
+// ---- Fetch and track query ----
+
+/// What a publisher declared about a track (`moq_query_track`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MoqTrackProperties {
+    /// Must be `sizeof(MoqTrackProperties)` of the caller's header.
+    pub struct_size: u32,
+    /// The track's priority (higher is more urgent).
+    pub priority: u8,
+    /// How long the publisher keeps groups, in ms (its retention / max age).
+    pub retention_ms: u64,
+    /// Timestamp units per second of the track.
+    pub timescale: u64,
+    /// Nonzero when `latest_group` is known.
+    pub has_latest_group: u8,
+    /// The newest group the relay knows of.
+    pub latest_group: u64,
 }

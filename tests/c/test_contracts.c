@@ -76,6 +76,7 @@ static const char *code_name(MoqResultCode code) {
     case MOQ_ERROR_NOT_FOUND: return "NOT_FOUND";
     case MOQ_ERROR_CLOSED: return "CLOSED";
     case MOQ_ERROR_INVALID_STATE: return "INVALID_STATE";
+    case MOQ_ERROR_WOULD_BLOCK: return "WOULD_BLOCK";
     }
     return "(unknown code)";
 }

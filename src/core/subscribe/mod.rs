@@ -10,6 +10,7 @@
 //! A subscription reports SUBSCRIBED each time it goes live (again after a resume), and ends
 //! with exactly one terminal status: NOT_FOUND, ENDED or ERROR. Nothing follows it.
 
+pub(crate) mod fetch;
 mod reorder;
 mod run;
 
@@ -59,6 +60,8 @@ pub enum Start {
     Latest,
     /// This group (if still held), then on.
     Group(u64),
+    /// This many groups before the newest one the relay holds (if still held), then on.
+    GroupsBack(u64),
 }
 
 /// How a subscription behaves.
@@ -166,6 +169,24 @@ impl Subscriber {
         sink: Sink,
         content: Content,
     ) -> Result<Arc<Self>> {
+        let options = target.options;
+        Self::spawn_task(client, options, sink, content, move |weak| {
+            run::run(weak, target, first)
+        })
+    }
+
+    /// Creates the subscriber and starts its reader task, built by `task` from a weak handle.
+    fn spawn_task<Task, Reader>(
+        client: &Arc<Client>,
+        options: SubscribeOptions,
+        sink: Sink,
+        content: Content,
+        task: Task,
+    ) -> Result<Arc<Self>>
+    where
+        Task: FnOnce(Weak<Self>) -> Reader,
+        Reader: std::future::Future<Output = ()> + Send + 'static,
+    {
         let subscriber = Arc::new(Self {
             gate: Gate::new(),
             subscribed: AtomicBool::new(true),
@@ -175,7 +196,7 @@ impl Subscriber {
             client: Arc::downgrade(client),
             sink,
             content,
-            options: target.options,
+            options,
             catalog: Mutex::new(None),
         });
         client.adopt(&subscriber)?;
@@ -183,7 +204,7 @@ impl Subscriber {
         let task = runtime::spawn_supervised(
             &runtime::handle()?,
             "the subscription reader",
-            run::run(Arc::downgrade(&subscriber), target, first),
+            task(Arc::downgrade(&subscriber)),
             move |err: Error| {
                 if let Some(subscriber) = weak.upgrade() {
                     subscriber.end(SubscriptionStatus::Error, 0, err);

@@ -17,7 +17,7 @@ use tokio::sync::{Notify, Semaphore};
 
 /// What a subscription reads: one track of one namespace, through one client.
 pub(crate) struct Target {
-    client: Weak<Client>,
+    pub client: Weak<Client>,
     namespace: String,
     track: String,
     pub options: SubscribeOptions,
@@ -46,14 +46,17 @@ impl Target {
         })
     }
 
-    /// Subscribes on the client's current session, bounded by the client's timeout.
-    pub fn establish(&self, client: &Arc<Client>) -> impl std::future::Future<Output = Result<Live>> + Send + 'static {
+    /// Resolves the track on the client's current session: the broadcast (own, or announced by
+    /// the relay within the client's timeout) and the track in it.
+    pub fn resolve(
+        &self,
+        client: &Arc<Client>,
+    ) -> impl std::future::Future<Output = Result<moq_net::track::Consumer>> + Send + 'static {
         let timeout = client.timeout();
         let consumer = client.remote().consume();
         let own = client.own_broadcast(&self.namespace);
-        let version = client.session("subscribing").ok().and_then(|session| session.version);
-        let (namespace, track, options) = (self.namespace.clone(), self.track.clone(), self.options);
-        let subscribing = async move {
+        let (namespace, track) = (self.namespace.clone(), self.track.clone());
+        async move {
             let broadcast = match own {
                 Some(broadcast) => broadcast,
                 None => tokio::time::timeout(timeout, consumer.routed_broadcast(namespace.as_str()))
@@ -69,9 +72,25 @@ impl Target {
                     })?
                     .map_err(|err| error::from_moq(&err, format!("namespace \"{namespace}\"")))?,
             };
-            let consumer = broadcast
+            broadcast
                 .track(&track)
-                .map_err(|err| error::from_moq(&err, format!("track \"{track}\"")))?;
+                .map_err(|err| error::from_moq(&err, format!("track \"{track}\"")))
+        }
+    }
+
+    /// Where this target's track is: namespace/track, for messages.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.namespace, self.track)
+    }
+
+    /// Subscribes on the client's current session, bounded by the client's timeout.
+    pub fn establish(&self, client: &Arc<Client>) -> impl std::future::Future<Output = Result<Live>> + Send + 'static {
+        let timeout = client.timeout();
+        let resolving = self.resolve(client);
+        let version = client.session("subscribing").ok().and_then(|session| session.version);
+        let (namespace, track, options) = (self.namespace.clone(), self.track.clone(), self.options);
+        let subscribing = async move {
+            let consumer = resolving.await?;
             let mut subscription = moq_net::track::Subscription::default()
                 .with_max_age(options.max_latency.unwrap_or(RETENTION))
                 .with_priority(options.priority);
@@ -102,12 +121,22 @@ impl Target {
             }
             // Objects published after the subscription is live start after the newest
             // sequence the relay knew of when it confirmed the subscription.
-            let latest = groups.latest().max(replayed);
+            let mut latest = groups.latest().max(replayed);
+            if latest.is_none() && matches!(options.start, Start::GroupsBack(_)) {
+                // Counting back needs the newest group; it arrives shortly after the
+                // subscription is confirmed when the track has any.
+                let deadline = tokio::time::Instant::now() + LATEST_WAIT;
+                while latest.is_none() && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    latest = groups.latest();
+                }
+            }
             let next = latest.map_or(0, |latest| latest + 1);
             let mut reorder = Reorder::new(match options.start {
                 Start::Next => next,
                 Start::Latest => latest.unwrap_or(0),
                 Start::Group(group) => group,
+                Start::GroupsBack(count) => latest.map_or(0, |latest| latest.saturating_sub(count)),
             });
             reorder.latest_known = latest;
             reorder.adopt_first = options.start == Start::Latest && latest.is_none();
@@ -169,6 +198,9 @@ enum Outcome {
     /// The subscription failed (often: the session was lost); the publisher's abort code if any.
     Failed(Error, u32),
 }
+
+/// How long a subscription starting N groups back waits to learn the newest group.
+const LATEST_WAIT: Duration = Duration::from_millis(300);
 
 /// How long a finished track's open groups may take to complete before ENDED is reported.
 const FINISH_DRAIN: Duration = Duration::from_secs(5);
