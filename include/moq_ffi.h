@@ -476,6 +476,18 @@ typedef struct {
    * stream object returns `MOQ_ERROR_WOULD_BLOCK`, counted in `objects_dropped_backpressure`).
    */
   MoqOverflowPolicy publish_overflow;
+  /**
+   * Do not race a WebSocket connection against QUIC. By default (false) `https://` and
+   * `http://` URLs also try WebSocket (`wss://`/`ws://` on the same host and port) after QUIC's
+   * head start, so a client behind a UDP-blocking firewall still connects;
+   * `moq_client_transport` says which won. `moqt://`/`moql://` never use WebSocket.
+   */
+  bool websocket_disabled;
+  /**
+   * QUIC's head start before the WebSocket attempt joins the race; 0 = 200 ms. Clamped to
+   * `connect_timeout_ms`.
+   */
+  uint32_t websocket_delay_ms;
 } MoqClientConfig;
 
 /**
@@ -1171,6 +1183,17 @@ bool moq_is_connected(const MoqClient *client);
  * `namespace_str` is NULL or a NUL-terminated string.
  */
 MoqResult moq_announce_namespace(MoqClient *client, const char *namespace_str);
+
+/**
+ * Copies what carries the live session into `buf` as a NUL-terminated string: `"quic"`, or
+ * `"websocket"` when the client fell back to WebSocket (UDP blocked; streams only, datagrams
+ * are refused with MOQ_ERROR_UNSUPPORTED). MOQ_ERROR_NOT_CONNECTED without a session;
+ * MOQ_ERROR_BUFFER_TOO_SMALL if it does not fit (10 bytes always do). Never blocks.
+ *
+ * # Safety
+ * `buf` is NULL (only with `len` 0) or points to `len` writable bytes.
+ */
+MoqResult moq_client_transport(const MoqClient *client, char *buf, size_t len);
 
 /**
  * Starts the library's runtime and callback thread. Optional and idempotent: every function

@@ -348,6 +348,15 @@ impl Client {
         Tally::new(self.counters.clone())
     }
 
+    /// What carries the live session, if there is one.
+    pub fn transport(&self) -> Option<crate::core::dial::Transport> {
+        let inner = self.lock();
+        match inner.state {
+            ConnectionState::Connected => inner.session.as_ref().map(|session| session.transport),
+            _ => None,
+        }
+    }
+
     /// The negotiated protocol version of the live session.
     pub fn protocol_version(&self) -> Option<String> {
         let inner = self.lock();

@@ -60,6 +60,10 @@ pub struct ClientConfig {
     pub publish_buffer_bytes: u64,
     /// What publishing does when the buffer is at its cap.
     pub publish_overflow: Overflow,
+    /// Race a WebSocket connection against QUIC for http(s):// URLs (UDP may be blocked).
+    pub websocket: bool,
+    /// The head start QUIC gets before the WebSocket attempt joins the race.
+    pub websocket_delay: Duration,
 }
 
 /// What publishing does when the client's publish buffer is at its cap.
@@ -70,6 +74,9 @@ pub enum Overflow {
     /// Refuse the object with `WouldBlock` (counted), keeping what is buffered.
     Error,
 }
+
+/// The head start QUIC gets over the WebSocket fallback by default (moq-tokio's default).
+pub const DEFAULT_WEBSOCKET_DELAY: Duration = Duration::from_millis(200);
 
 /// The default publish buffer cap.
 pub const DEFAULT_PUBLISH_BUFFER: u64 = 128 << 20;
@@ -95,6 +102,8 @@ impl Default for ClientConfig {
             poll_events: false,
             publish_buffer_bytes: DEFAULT_PUBLISH_BUFFER,
             publish_overflow: Overflow::DropOldest,
+            websocket: true,
+            websocket_delay: DEFAULT_WEBSOCKET_DELAY,
         }
     }
 }
@@ -122,6 +131,9 @@ impl ClientConfig {
         zero_means(&mut self.reconnect_max, DEFAULT_RECONNECT_MAX);
         zero_means(&mut self.keep_alive, DEFAULT_KEEP_ALIVE);
         zero_means(&mut self.idle_timeout, DEFAULT_IDLE_TIMEOUT);
+        zero_means(&mut self.websocket_delay, DEFAULT_WEBSOCKET_DELAY);
+        // A head start longer than the whole connect would never let WebSocket try.
+        self.websocket_delay = self.websocket_delay.min(self.timeout);
         if self.reconnect_initial > self.reconnect_max {
             return Err(Error::invalid_argument(format!(
                 "reconnect_initial_ms ({}) exceeds reconnect_max_ms ({})",

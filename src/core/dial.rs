@@ -7,12 +7,42 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// One live session with a relay.
-pub(crate) struct Session {
+pub struct Session {
     pub(crate) connection: moq_tokio::Connection,
     pub(crate) endpoint: moq_tokio::Client,
     pub(crate) version: Option<moq_net::Version>,
+    /// What carries the session.
+    pub(crate) transport: Transport,
     /// Custom roots staged for moq-tokio, removed when the session is gone.
     _roots: Option<Arc<TempPem>>,
+}
+
+/// What carries a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// QUIC (WebTransport over HTTP/3 or raw QUIC): streams and datagrams.
+    Quic,
+    /// The WebSocket fallback (TCP): streams only, no datagrams.
+    WebSocket,
+}
+
+impl Transport {
+    /// The name reported to users.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Quic => "quic",
+            Self::WebSocket => "websocket",
+        }
+    }
+
+    /// Which transport carries `connection`: moq-tokio does not say, but only QUIC reports
+    /// packet counts (the WebSocket transport has no packets of its own to count).
+    fn of(connection: &moq_tokio::Connection) -> Self {
+        match connection.monitor().stats().and_then(|stats| stats.packets_sent) {
+            Some(_) => Self::Quic,
+            None => Self::WebSocket,
+        }
+    }
 }
 
 /// Dials `url` once and completes the MoQ handshake within the configured timeout.
@@ -32,6 +62,8 @@ pub(crate) async fn dial(
     connect.version = config.parsed_versions()?;
     connect.bind = config.parsed_bind()?;
     connect.tls.insecure = Some(config.tls_insecure_skip_verify);
+    connect.websocket.enabled = Some(config.websocket);
+    connect.websocket.delay = config.websocket_delay;
     if let Some(fingerprint) = &config.tls_fingerprint_sha256 {
         connect.tls.fingerprint = vec![fingerprint.clone()];
     }
@@ -62,6 +94,7 @@ pub(crate) async fn dial(
     match established {
         Ok(Ok(connection)) => Ok(Arc::new(Session {
             version: connection.version(),
+            transport: Transport::of(&connection),
             connection,
             endpoint,
             _roots: roots,

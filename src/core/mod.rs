@@ -4,7 +4,7 @@ pub mod announce;
 pub mod catalog;
 pub mod client;
 pub mod config;
-pub(crate) mod dial;
+pub mod dial;
 pub mod events;
 pub mod log;
 pub mod poll;

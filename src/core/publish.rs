@@ -166,6 +166,12 @@ impl Publisher {
                 self.tally.dropped(DropReason::Backpressure, 1);
             })?;
         }
+        if mode == DeliveryMode::Datagram && session.transport == crate::core::dial::Transport::WebSocket {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "the session runs over the WebSocket fallback (UDP blocked?), which cannot carry datagrams; use MOQ_DELIVERY_STREAM",
+            ));
+        }
         if mode == DeliveryMode::Datagram && !carries_datagrams(session.version) {
             return Err(Error::new(
                 ErrorKind::Unsupported,

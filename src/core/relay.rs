@@ -23,6 +23,8 @@ pub struct Relay {
     url: String,
     fingerprint: String,
     addr: SocketAddr,
+    /// The plain-HTTP web listener (WebSocket fallback, `/certificate.sha256`), when started.
+    http: Option<SocketAddr>,
     running: Mutex<Option<Running>>,
 }
 
@@ -34,9 +36,22 @@ struct Running {
 impl Relay {
     /// Starts a relay bound to `bind_addr` (e.g. `127.0.0.1:0`; port 0 picks a free port).
     pub fn start(bind_addr: &str) -> Result<Self> {
+        Self::start_with_web(bind_addr, None)
+    }
+
+    /// Starts a relay that also serves plain HTTP on `http_addr`: the WebSocket fallback
+    /// (`http://` URLs race `ws://` against QUIC) and `/certificate.sha256`.
+    pub fn start_with_web(bind_addr: &str, http_addr: Option<&str>) -> Result<Self> {
         let bind: SocketAddr = bind_addr.parse().map_err(|err| {
             Error::invalid_argument(format!("bind_addr \"{bind_addr}\" is not an IP:port address: {err}"))
         })?;
+        let http = http_addr
+            .map(|addr| {
+                addr.parse::<SocketAddr>().map_err(|err| {
+                    Error::invalid_argument(format!("http_addr \"{addr}\" is not an IP:port address: {err}"))
+                })
+            })
+            .transpose()?;
         let identity = moq_tokio::tls::Identity::generate(["localhost"])
             .map_err(|err| Error::internal(format!("could not generate the relay certificate: {err}")))?;
         let fingerprint = identity.fingerprint().to_string();
@@ -49,6 +64,8 @@ impl Relay {
         config.listen.bind = Some(moq_tokio::listen::Bind::Addr(bind));
         config.listen.tls.identity = Some(identity);
         config.auth.public = vec![moq_auth::Pattern::all()];
+        config.web.http.listen = http;
+        config.web.ws = http.is_some();
 
         let (relay, addr) = runtime::run_blocking("starting the relay", START_TIMEOUT, async move {
             let relay = moq_relay::Relay::load(config).await.map_err(|err| {
@@ -62,6 +79,7 @@ impl Relay {
                 .map_err(|err| Error::internal(format!("the relay has no QUIC address: {err:#}")))?;
             Ok((relay, addr))
         })?;
+        let http = relay.web_addrs().http;
         let trigger = relay.shutdown_trigger().clone();
         let ready = relay.ready();
         let handle = runtime::handle()?;
@@ -87,8 +105,14 @@ impl Relay {
             url: format!("https://localhost:{}", addr.port()),
             fingerprint,
             addr,
+            http,
             running: Mutex::new(Some(running)),
         })
+    }
+
+    /// The plain-HTTP listener's URL (`http://localhost:PORT`), when the relay serves one.
+    pub fn http_url(&self) -> Option<String> {
+        self.http.map(|addr| format!("http://localhost:{}", addr.port()))
     }
 
     /// The URL clients connect to, `https://localhost:PORT`.

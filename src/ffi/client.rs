@@ -69,10 +69,11 @@ pub unsafe extern "C" fn moq_client_create_ex(config: *const MoqClientConfig) ->
 }
 
 /// Sizes of every released `MoqClientConfig` layout, oldest first.
-const KNOWN_CONFIG_SIZES: [usize; 4] = [
+const KNOWN_CONFIG_SIZES: [usize; 5] = [
     CLIENT_CONFIG_SIZE_V1,
     CLIENT_CONFIG_SIZE_V2,
     CLIENT_CONFIG_SIZE_V3,
+    CLIENT_CONFIG_SIZE_V4,
     std::mem::size_of::<MoqClientConfig>(),
 ];
 
@@ -120,6 +121,8 @@ unsafe fn read_config(config: *const MoqClientConfig) -> Result<ClientConfig> {
         idle_timeout: millis(raw.idle_timeout_ms),
         poll_events: raw.poll_events != 0,
         publish_buffer_bytes: raw.publish_buffer_bytes,
+        websocket: raw.websocket_disabled == 0,
+        websocket_delay: millis(raw.websocket_delay_ms),
         publish_overflow: match raw.publish_overflow {
             MOQ_OVERFLOW_DROP_OLDEST => Overflow::DropOldest,
             MOQ_OVERFLOW_ERROR => Overflow::Error,
@@ -304,6 +307,25 @@ pub unsafe extern "C" fn moq_announce_namespace(client: *mut MoqClient, namespac
         // SAFETY: NULL or NUL-terminated per this function's contract.
         let namespace = unsafe { str_arg("namespace_str", namespace_str, MOQ_MAX_NAME_LEN) }?;
         client.broadcast(namespace)?;
+        Ok(ok())
+    })
+}
+
+/// Copies what carries the live session into `buf` as a NUL-terminated string: `"quic"`, or
+/// `"websocket"` when the client fell back to WebSocket (UDP blocked; streams only, datagrams
+/// are refused with MOQ_ERROR_UNSUPPORTED). MOQ_ERROR_NOT_CONNECTED without a session;
+/// MOQ_ERROR_BUFFER_TOO_SMALL if it does not fit (10 bytes always do). Never blocks.
+///
+/// # Safety
+/// `buf` is NULL (only with `len` 0) or points to `len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn moq_client_transport(client: *const MoqClient, buf: *mut c_char, len: usize) -> MoqResult {
+    enter("moq_client_transport", || {
+        let transport = lookup(&CLIENTS, client)?
+            .transport()
+            .ok_or_else(|| Error::not_connected("moq_client_transport"))?;
+        // SAFETY: `buf` has `len` writable bytes per this function's contract.
+        unsafe { boundary::copy_out("buf", buf, len, transport.name()) }?;
         Ok(ok())
     })
 }

@@ -148,6 +148,14 @@ pub struct MoqClientConfig {
     /// evicted; a subscriber that far behind loses them) or `MOQ_OVERFLOW_ERROR` (publishing a
     /// stream object returns `MOQ_ERROR_WOULD_BLOCK`, counted in `objects_dropped_backpressure`).
     pub publish_overflow: MoqOverflowPolicy,
+    /// Do not race a WebSocket connection against QUIC. By default (false) `https://` and
+    /// `http://` URLs also try WebSocket (`wss://`/`ws://` on the same host and port) after QUIC's
+    /// head start, so a client behind a UDP-blocking firewall still connects;
+    /// `moq_client_transport` says which won. `moqt://`/`moql://` never use WebSocket.
+    pub websocket_disabled: bool,
+    /// QUIC's head start before the WebSocket attempt joins the race; 0 = 200 ms. Clamped to
+    /// `connect_timeout_ms`.
+    pub websocket_delay_ms: u32,
 }
 
 /// What publishing does when the client's publish buffer is at its cap.
@@ -176,6 +184,8 @@ pub(crate) struct RawClientConfig {
     pub poll_events: u8,
     pub publish_buffer_bytes: u64,
     pub publish_overflow: u32,
+    pub websocket_disabled: u8,
+    pub websocket_delay_ms: u32,
 }
 
 const _: () = assert!(std::mem::size_of::<RawClientConfig>() == std::mem::size_of::<MoqClientConfig>());
@@ -189,6 +199,9 @@ pub(crate) const CLIENT_CONFIG_SIZE_V1: usize = std::mem::offset_of!(MoqClientCo
 pub(crate) const CLIENT_CONFIG_SIZE_V2: usize = std::mem::offset_of!(MoqClientConfig, poll_events);
 /// `sizeof(MoqClientConfig)` with fields up to `poll_events`.
 pub(crate) const CLIENT_CONFIG_SIZE_V3: usize = std::mem::offset_of!(MoqClientConfig, publish_buffer_bytes);
+/// `sizeof(MoqClientConfig)` with fields up to `publish_overflow` (8-byte aligned).
+pub(crate) const CLIENT_CONFIG_SIZE_V4: usize =
+    std::mem::offset_of!(MoqClientConfig, websocket_disabled).next_multiple_of(8);
 
 /// A client connection to a relay (opaque; used through pointers only).
 pub struct MoqClient {
