@@ -322,6 +322,8 @@ pub struct ExternalRelay {
     pub starts: usize,
     /// Directory holding only `cert.pem` and `key.pem` (stable-certificate mode).
     tls_dir: Option<std::path::PathBuf>,
+    /// Extra command-line arguments (e.g. cluster flags), kept across `restart`.
+    extra: Vec<String>,
 }
 
 /// How long a relay start may take before the harness gives up.
@@ -359,6 +361,7 @@ impl ExternalRelay {
             log,
             starts: 0,
             tls_dir: None,
+            extra: Vec::new(),
         };
         if stable_cert {
             let dir = std::env::temp_dir().join(format!("moq-ffi-relay-tls-{}-{n}", std::process::id()));
@@ -376,6 +379,17 @@ impl ExternalRelay {
             }
         }
         panic!("moq-relay did not start: {}", errors.join("; "));
+    }
+
+    /// Starts a relay on the given UDP `port` (picked by the caller, e.g. so two relays can name
+    /// each other in cluster flags) with `extra` arguments, kept across `restart`.
+    pub fn start_on(port: u16, extra: Vec<String>) -> Self {
+        let mut relay = Self::start();
+        relay.kill();
+        relay.port = port;
+        relay.extra = extra;
+        relay.restart();
+        relay
     }
 
     /// `https://127.0.0.1:PORT` (WebTransport) or `moqt://…` (raw QUIC), etc.
@@ -451,6 +465,7 @@ impl ExternalRelay {
             .arg("**")
             .arg("--web-http-listen")
             .arg(format!("127.0.0.1:{}", self.http_port))
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
