@@ -841,7 +841,9 @@ typedef struct {
 
 /**
  * `MoqSubscribeOptions.start_group` groups before the newest one the relay holds (those still
- * held), then on: a late joiner gets the last few groups (a keyframe, recent game state).
+ * held), then on: a late joiner gets the last few groups (a keyframe, recent game state). The
+ * newest group is the newest one the subscription sees within its first second; on a link
+ * slower than that it may start earlier (more groups, never fewer).
  */
 #define MOQ_START_GROUPS_BACK 3
 

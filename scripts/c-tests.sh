@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Builds libmoq_ffi and exercises it from C.
 #
-#   scripts/c-tests.sh asan      full tests/c/test_contracts.c and tests/c/test_objects.c under
-#                                AddressSanitizer + UBSan (LeakSanitizer on); any sanitizer
+#   scripts/c-tests.sh asan      full tests/c/test_contracts.c, test_objects.c and test_reach.c
+#                                under AddressSanitizer + UBSan (LeakSanitizer on); any sanitizer
 #                                report fails
-#   scripts/c-tests.sh valgrind  test_contracts --quick and test_objects --quick under valgrind
-#                                memcheck; a definite leak or a memory error fails
+#   scripts/c-tests.sh valgrind  test_contracts, test_objects and test_reach, each --quick, under
+#                                valgrind memcheck; a definite leak or a memory error fails
 #   scripts/c-tests.sh dlopen    100 dlopen/moq_shutdown/dlclose cycles, then 3 under valgrind
 #   scripts/c-tests.sh fault     kill -9/restart a standalone moq-relay 5 times under ASan
 #   scripts/c-tests.sh demo      builds and runs examples/pubsub_demo.c
@@ -26,8 +26,8 @@
 # block is found). The runs therefore set MOQ_TEST_LINGER_MS: the test sleeps that long before
 # exiting (3 s under ASan, 5 s under valgrind; measured: 1 s suffices under ASan, 3 s under
 # valgrind). A real leak stays lost however long the process lingers, so this hides nothing.
-# test_objects ends with moq_shutdown() instead, which joins every library thread (its comment
-# at the end of main says why), so it needs no linger.
+# test_objects and test_reach end with moq_shutdown() instead, which joins every library thread
+# (test_objects' comment at the end of main says why), so they need no linger.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -101,6 +101,7 @@ run_asan() {
   fi
   echo "asan: no AddressSanitizer/LeakSanitizer/UBSan report, exit 0"
   run_asan_objects "$lsan_options"
+  run_asan_reach "$lsan_options"
 }
 
 # tests/c/test_objects.c (object model, poll mode, discovery, catalogs) under ASan+UBSan+LSan.
@@ -123,6 +124,29 @@ run_asan_objects() {
     return 1
   fi
   echo "asan (test_objects): no AddressSanitizer/LeakSanitizer/UBSan report, exit 0"
+}
+
+# tests/c/test_reach.c (fetch, groups back, track query, transport, publish buffer cap) under
+# ASan+UBSan+LSan.
+run_asan_reach() {
+  local lsan_options=$1 log=$OUT/asan-reach.log status=0
+  compile "$OUT/test_reach_asan" tests/c/test_reach.c -Werror -I"$ROOT/tests/c" \
+    -fsanitize=address,undefined -fno-omit-frame-pointer
+  step "test_reach (ASan+UBSan, full)" env \
+    ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="$lsan_options" \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    timeout 300 "$OUT/test_reach_asan" >"$log" 2>&1 || status=$?
+  cat "$log"
+  require_closing_line "$log"
+  if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (AddressSanitizer|UndefinedBehaviorSanitizer)' "$log"; then
+    echo "FAILED: sanitizer report in $log" >&2
+    return 1
+  fi
+  if [ "$status" -ne 0 ]; then
+    echo "FAILED: test_reach (ASan) exited with $status" >&2
+    return 1
+  fi
+  echo "asan (test_reach): no AddressSanitizer/LeakSanitizer/UBSan report, exit 0"
 }
 
 ensure_valgrind() {
@@ -155,6 +179,7 @@ run_valgrind() {
   fi
   echo "valgrind: no memory errors, no definite leaks"
   run_valgrind_objects
+  run_valgrind_reach
 }
 
 # tests/c/test_objects.c --quick under valgrind memcheck (every section, fewer objects).
@@ -175,6 +200,26 @@ run_valgrind_objects() {
     return 1
   fi
   echo "valgrind (test_objects): no memory errors, no definite leaks"
+}
+
+# tests/c/test_reach.c --quick under valgrind memcheck (every section, less data).
+run_valgrind_reach() {
+  compile "$OUT/test_reach" tests/c/test_reach.c -Werror -I"$ROOT/tests/c"
+  local log=$OUT/valgrind-reach.log status=0
+  local supp=()
+  if [ -f tests/c/valgrind.supp ]; then supp=(--suppressions="$ROOT/tests/c/valgrind.supp"); fi
+  step "test_reach --quick (valgrind memcheck)" env MOQ_TEST_TIME_SCALE=10 \
+    timeout 300 valgrind --leak-check=full --error-exitcode=1 --errors-for-leak-kinds=definite \
+    "${supp[@]}" "$OUT/test_reach" --quick >"$log" 2>&1 || status=$?
+  grep -vE '^==[0-9]+== ' "$log" || true
+  echo "--- valgrind summary (test_reach) ---"
+  grep -E '==[0-9]+== +(definitely lost|indirectly lost|possibly lost|still reachable|suppressed):|ERROR SUMMARY' "$log" || true
+  require_closing_line "$log"
+  if [ "$status" -ne 0 ]; then
+    echo "FAILED: valgrind run of test_reach exited with $status (full log: $log)" >&2
+    return 1
+  fi
+  echo "valgrind (test_reach): no memory errors, no definite leaks"
 }
 
 # 100 dlopen / use / moq_shutdown / dlclose cycles (no crash, no thread left), then 3 under

@@ -265,7 +265,9 @@ pub const MOQ_START_LATEST_GROUP: MoqStartPosition = 1;
 /// The group `MoqSubscribeOptions.start_group` (if the relay or publisher still holds it), then on.
 pub const MOQ_START_ABSOLUTE_GROUP: MoqStartPosition = 2;
 /// `MoqSubscribeOptions.start_group` groups before the newest one the relay holds (those still
-/// held), then on: a late joiner gets the last few groups (a keyframe, recent game state).
+/// held), then on: a late joiner gets the last few groups (a keyframe, recent game state). The
+/// newest group is the newest one the subscription sees within its first second; on a link
+/// slower than that it may start earlier (more groups, never fewer).
 pub const MOQ_START_GROUPS_BACK: MoqStartPosition = 3;
 
 /// How a subscription delivers: to callbacks or to `moq_poll`.

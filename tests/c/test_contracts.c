@@ -1323,7 +1323,8 @@ static void test_connect_async_silent_relay(void) {
         sleep_ms(10);
         worked += 10;
     }
-    CHECK(worked >= 400 && !moq_is_connected(client), "the caller kept working while connecting");
+    /* Counted in 10 ms sleeps, which take longer on a loaded machine: ten of them show the thread was free. */
+    CHECK(worked >= 100 && !moq_is_connected(client), "the caller kept working while connecting");
     CHECK(states_wait(&states, MOQ_STATE_FAILED, 5000L * g_scale) >= 0, "FAILED reported");
     int64_t failed_after = now_ms() - t0;
     CHECK(failed_after >= 900, "FAILED only after the 1000 ms timeout (%lld ms)", (long long)failed_after);

@@ -1403,7 +1403,7 @@ static void test_hostile(void) {
         moq_publisher_destroy(longest);
 
         MoqSubscribeOptions s = moq_subscribe_options_default();
-        s.start = 3;
+        s.start = 9; /* not a MOQ_START_* value */
         EXPECT_NULL(moq_subscribe_ex(g_sub, "obj/hostile", "live", &s, noop_object, NULL, NULL), MOQ_ERROR_INVALID_ARGUMENT);
         s = moq_subscribe_options_default();
         s.delivery = 2;

@@ -200,7 +200,7 @@ enum Outcome {
 }
 
 /// How long a subscription starting N groups back waits to learn the newest group.
-const LATEST_WAIT: Duration = Duration::from_millis(300);
+const LATEST_WAIT: Duration = Duration::from_secs(1);
 
 /// How long a finished track's open groups may take to complete before ENDED is reported.
 const FINISH_DRAIN: Duration = Duration::from_secs(5);
