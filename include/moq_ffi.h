@@ -752,11 +752,12 @@ typedef struct {
    */
   uint64_t timescale;
   /**
-   * Nonzero when `latest_group` is known.
+   * Nonzero when `latest_group` is known: while this client subscribes to the track (a query
+   * alone does not learn it).
    */
   uint8_t has_latest_group;
   /**
-   * The newest group the relay knows of.
+   * The newest group this client has seen on the track.
    */
   uint64_t latest_group;
 } MoqTrackProperties;
@@ -1644,9 +1645,10 @@ MoqSubscriber *moq_subscribe_ex(MoqClient *client,
  * publisher behind it). Never blocks on the network: the objects arrive in order through
  * `on_object` (or `moq_poll` with `options->delivery = MOQ_DELIVER_POLL`; NULL options = the
  * defaults, of which only `priority`, `delivery` and the queue settings apply), with their
- * `MoqObjectInfo`; `on_status` reports SUBSCRIBED when the fetch is answered, then ENDED once the
- * group is complete, NOT_FOUND when it is no longer held (older than the publisher's retention,
- * or evicted), or ERROR. The returned handle is a subscriber: destroy it with
+ * `MoqObjectInfo` (its `priority` is the track's declared priority when the relay answered the
+ * track-info lookup within 200 ms, else 0); `on_status` reports SUBSCRIBED when the fetch is
+ * answered, then ENDED once the group is complete, NOT_FOUND when it is no longer held (older
+ * than the publisher's retention, or evicted), or ERROR. The returned handle is a subscriber: destroy it with
  * `moq_subscriber_destroy` (also to cancel).
  *
  * Returns NULL with `moq_last_error`: UNSUPPORTED where the negotiated protocol cannot fetch
@@ -1667,7 +1669,8 @@ MoqSubscriber *moq_fetch_group(MoqClient *client,
 
 /**
  * Asks the relay what the publisher of `track_name` in `namespace_str` declared — priority,
- * retention, timescale, and the newest group when the relay knows it — without subscribing.
+ * retention, timescale (and the newest group, when this client subscribes to the track) —
+ * without subscribing.
  * Blocks up to twice the client's timeout. Track status beyond that (whether the publisher is
  * live, the exact largest object) is not available: moq-net 0.3 does not implement
  * TRACK_STATUS.

@@ -491,8 +491,9 @@ pub struct MoqTrackProperties {
     pub retention_ms: u64,
     /// Timestamp units per second of the track.
     pub timescale: u64,
-    /// Nonzero when `latest_group` is known.
+    /// Nonzero when `latest_group` is known: while this client subscribes to the track (a query
+    /// alone does not learn it).
     pub has_latest_group: u8,
-    /// The newest group the relay knows of.
+    /// The newest group this client has seen on the track.
     pub latest_group: u64,
 }
