@@ -138,7 +138,14 @@ fn text_mime(format: &TextFormat) -> String {
         TextFormat::Vtt => "text/vtt".to_string(),
         TextFormat::Ttml => "application/ttml+xml".to_string(),
         TextFormat::Utf8 => "text/plain".to_string(),
-        other => format!("text/{}", mime_token(&other.to_string())),
+        // hang keeps formats it does not recognise verbatim, case included: a known one in
+        // another case ("UTF8") gets the known mime, so writing it back names the same format.
+        other => match mime_token(&other.to_string()).as_str() {
+            "vtt" => "text/vtt".to_string(),
+            "ttml" => "application/ttml+xml".to_string(),
+            "utf8" => "text/plain".to_string(),
+            token => format!("text/{token}"),
+        },
     }
 }
 

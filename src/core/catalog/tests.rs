@@ -344,3 +344,21 @@ fn deep_nesting_fails_fast_without_overflow() {
     assert!(parse(nested_ok.as_bytes()).is_ok());
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+/// Found by the catalog fuzzer: a known text format spelt in another case must keep its meaning
+/// when written back, so hang -> entries -> hang -> entries is stable.
+#[test]
+fn known_text_formats_in_another_case_round_trip() {
+    for (format, mime) in [
+        ("utF8", "text/plain"),
+        ("TTML", "application/ttml+xml"),
+        ("VTT", "text/vtt"),
+    ] {
+        let json = format!(r#"{{"text":{{"renditions":{{"c":{{"format":"{format}","lang":"de"}}}}}}}}"#);
+        let first = parse(json.as_bytes()).expect("parses");
+        assert_eq!(first.tracks[0].mime_type.as_deref(), Some(mime), "{format}");
+        let written = serialize(&first.tracks, CatalogFormat::Hang).expect("serializes");
+        let again = parse(written.as_bytes()).expect("parses again");
+        assert_eq!(again.tracks, first.tracks, "{format}: {written}");
+    }
+}
