@@ -144,10 +144,15 @@ pub fn stop(timeout: std::time::Duration) -> Result<()> {
     match exited.map(|exited| exited.recv_timeout(timeout)) {
         Some(Err(std::sync::mpsc::RecvTimeoutError::Timeout)) => Err(Error::new(
             crate::error::ErrorKind::Timeout,
-            format!(
-                "the callback thread did not finish within {} ms (a callback is still running)",
-                timeout.as_millis()
-            ),
+            match timeout.is_zero() {
+                // Nothing was left of the caller's budget: do not blame a callback.
+                true => "no time was left to join the callback thread: the earlier shutdown steps used up the timeout"
+                    .to_string(),
+                false => format!(
+                    "the callback thread did not finish within the {} ms left of the timeout (a callback may still be running)",
+                    timeout.as_millis()
+                ),
+            },
         )),
         _ => {
             if let Some(handle) = dispatcher.handle.lock().unwrap_or_else(PoisonError::into_inner).take() {
