@@ -73,6 +73,16 @@ impl Drop for TestRelay {
     }
 }
 
+/// `MOQ_TEST_TIME_SCALE` (default 1): how much slower than normal this run is (valgrind, ASan,
+/// coverage instrumentation), to stretch connect timeouts by.
+pub fn time_scale() -> u32 {
+    std::env::var("MOQ_TEST_TIME_SCALE")
+        .ok()
+        .and_then(|value| value.parse::<u32>().ok())
+        .unwrap_or(1)
+        .clamp(1, 60)
+}
+
 pub fn config_pinned(fingerprint: &CString, timeout_ms: u32) -> MoqClientConfig {
     MoqClientConfig {
         struct_size: std::mem::size_of::<MoqClientConfig>() as u32,
@@ -95,7 +105,7 @@ pub fn connected_client_with(
     user_data: *mut c_void,
 ) -> *mut MoqClient {
     let fingerprint = cstr(&relay.fingerprint);
-    let config = config_pinned(&fingerprint, 5000);
+    let config = config_pinned(&fingerprint, 5000 * time_scale());
     let client = unsafe { moq_client_create_ex(&config) };
     assert!(!client.is_null(), "client: {}", last_error());
     assert_ok(unsafe { moq_connect(client, cstr(&relay.url).as_ptr(), callback, user_data) });

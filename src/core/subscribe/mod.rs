@@ -139,7 +139,7 @@ impl Subscriber {
         let first = runtime::run_blocking(
             "subscribe",
             client.timeout() + Duration::from_secs(1),
-            target.establish(client),
+            target.establish(client, None),
         )?;
         Self::spawn(client, target, Some(first), sink, Content::Objects)
     }

@@ -83,8 +83,14 @@ impl Target {
         format!("{}/{}", self.namespace, self.track)
     }
 
-    /// Subscribes on the client's current session, bounded by the client's timeout.
-    pub fn establish(&self, client: &Arc<Client>) -> impl std::future::Future<Output = Result<Live>> + Send + 'static {
+    /// Subscribes on the client's current session, bounded by the client's timeout. `resume`:
+    /// the group a resumed subscription continues at (after a reconnect), asked of the
+    /// publisher as the floor of what it sends, so it does not replay its whole retention.
+    pub fn establish(
+        &self,
+        client: &Arc<Client>,
+        resume: Option<u64>,
+    ) -> impl std::future::Future<Output = Result<Live>> + Send + 'static {
         let timeout = client.timeout();
         let resolving = self.resolve(client);
         let version = client.session("subscribing").ok().and_then(|session| session.version);
@@ -94,7 +100,11 @@ impl Target {
             let mut subscription = moq_net::track::Subscription::default()
                 .with_max_age(options.max_latency.unwrap_or(RETENTION))
                 .with_priority(options.priority);
-            if let Start::Group(group) = options.start {
+            let floor = match (resume, options.start) {
+                (Some(group), _) | (None, Start::Group(group)) => Some(group),
+                _ => None,
+            };
+            if let Some(group) = floor {
                 subscription = subscription.with_start(moq_net::track::Position::group(group));
             }
             let context = format!("subscribing to track \"{track}\" in namespace \"{namespace}\"");
@@ -105,7 +115,7 @@ impl Target {
                 true => subscription.clone().with_max_age(Duration::ZERO),
                 false => subscription.clone(),
             };
-            let groups = consumer
+            let mut groups = consumer
                 .subscribe(first)
                 .await
                 .map_err(|err| error::from_moq(&err, &context))?;
@@ -132,6 +142,26 @@ impl Target {
                 }
             }
             let next = latest.map_or(0, |latest| latest + 1);
+            // Tell the publisher where this subscriber starts, so it does not send the history
+            // its budget would otherwise reach back to only to have it ignored here (and, at a
+            // high rate, crowd out of the receive cache the groups that are wanted). A resumed
+            // subscription whose publisher restarted its numbering (newest below the floor)
+            // drops the floor instead, or it would wait above the live edge forever.
+            let wanted = match (resume, options.start) {
+                (Some(group), _) if latest.is_some_and(|latest| latest + 1 < group) => Some(None),
+                (Some(_), _) | (None, Start::Group(_)) => None,
+                (None, Start::Next) => latest.map(|_| Some(next)),
+                (None, Start::Latest) => latest.map(Some),
+                (None, Start::GroupsBack(count)) => latest.map(|latest| Some(latest.saturating_sub(count))),
+            };
+            if let (Some(floor), false) = (wanted, latest_first) {
+                subscription = subscription.with_start(floor.map(moq_net::track::Position::group));
+                for reader in [&mut groups, &mut datagrams] {
+                    if let Err(err) = reader.update(subscription.clone()) {
+                        tracing::debug!("setting where the subscription starts: {err}");
+                    }
+                }
+            }
             let mut reorder = Reorder::new(match options.start {
                 Start::Next => next,
                 Start::Latest => latest.unwrap_or(0),
@@ -232,7 +262,7 @@ pub(crate) async fn run(subscriber: Weak<Subscriber>, target: Target, first: Opt
                 if let Err(err) = client.wait_connected(patient).await {
                     break (SubscriptionStatus::Error, 0, err);
                 }
-                match target.establish(&client).await {
+                match target.establish(&client, resume_at.map(|(group, _)| group)).await {
                     Ok(current) => current,
                     Err(err) if patient || (resume_at.is_some() && client.resumable()) => {
                         tracing::debug!("subscribing again shortly: {err}");
