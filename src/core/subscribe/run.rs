@@ -100,11 +100,13 @@ impl Target {
             let mut subscription = moq_net::track::Subscription::default()
                 .with_max_age(options.max_latency.unwrap_or(RETENTION))
                 .with_priority(options.priority);
-            let floor = match (resume, options.start) {
-                (Some(group), _) | (None, Start::Group(group)) => Some(group),
-                _ => None,
-            };
-            if let Some(group) = floor {
+            // Tell the publisher where this subscriber starts, so it does not send the history
+            // its budget would otherwise reach back to only to have it ignored here (at a high
+            // rate that flood crowds the wanted groups out of the receive cache). Known up
+            // front when resuming, or when this client already follows the track; otherwise
+            // set once the subscription reports the newest group (below).
+            let mut floor = start_floor(options.start, resume, consumer.latest());
+            if let Some(group) = floor.flatten() {
                 subscription = subscription.with_start(moq_net::track::Position::group(group));
             }
             let context = format!("subscribing to track \"{track}\" in namespace \"{namespace}\"");
@@ -142,20 +144,10 @@ impl Target {
                 }
             }
             let next = latest.map_or(0, |latest| latest + 1);
-            // Tell the publisher where this subscriber starts, so it does not send the history
-            // its budget would otherwise reach back to only to have it ignored here (and, at a
-            // high rate, crowd out of the receive cache the groups that are wanted). A resumed
-            // subscription whose publisher restarted its numbering (newest below the floor)
-            // drops the floor instead, or it would wait above the live edge forever.
-            let wanted = match (resume, options.start) {
-                (Some(group), _) if latest.is_some_and(|latest| latest + 1 < group) => Some(None),
-                (Some(_), _) | (None, Start::Group(_)) => None,
-                (None, Start::Next) => latest.map(|_| Some(next)),
-                (None, Start::Latest) => latest.map(Some),
-                (None, Start::GroupsBack(count)) => latest.map(|latest| Some(latest.saturating_sub(count))),
-            };
-            if let (Some(floor), false) = (wanted, latest_first) {
-                subscription = subscription.with_start(floor.map(moq_net::track::Position::group));
+            let wanted = start_floor(options.start, resume, latest);
+            if wanted.is_some() && wanted != floor && !latest_first {
+                floor = wanted;
+                subscription = subscription.with_start(floor.flatten().map(moq_net::track::Position::group));
                 for reader in [&mut groups, &mut datagrams] {
                     if let Err(err) = reader.update(subscription.clone()) {
                         tracing::debug!("setting where the subscription starts: {err}");
@@ -195,6 +187,20 @@ impl Target {
                 )
             })?
         }
+    }
+}
+
+/// The floor a subscription asks the publisher for: `Some(Some(group))` to start there,
+/// `Some(None)` for no floor, `None` while it cannot be known yet (the newest group is unknown).
+/// A resumed subscription whose publisher restarted its numbering (newest below the floor)
+/// drops the floor, or it would wait above the live edge forever.
+fn start_floor(start: Start, resume: Option<u64>, latest: Option<u64>) -> Option<Option<u64>> {
+    match (resume, start) {
+        (Some(group), _) if latest.is_some_and(|latest| latest + 1 < group) => Some(None),
+        (Some(group), _) | (None, Start::Group(group)) => Some(Some(group)),
+        (None, Start::Next) => latest.map(|latest| Some(latest + 1)),
+        (None, Start::Latest) => latest.map(Some),
+        (None, Start::GroupsBack(count)) => latest.map(|latest| Some(latest.saturating_sub(count))),
     }
 }
 
@@ -530,5 +536,30 @@ impl Reader<'_> {
             }
         }
         std::future::pending().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_floor_follows_the_start_and_the_resume_point() {
+        // Unknown newest group: only an absolute start or a resume point is known.
+        assert_eq!(start_floor(Start::Next, None, None), None);
+        assert_eq!(start_floor(Start::Latest, None, None), None);
+        assert_eq!(start_floor(Start::GroupsBack(3), None, None), None);
+        assert_eq!(start_floor(Start::Group(7), None, None), Some(Some(7)));
+        assert_eq!(start_floor(Start::Next, Some(40), None), Some(Some(40)));
+        // Known newest group 41.
+        assert_eq!(start_floor(Start::Next, None, Some(41)), Some(Some(42)));
+        assert_eq!(start_floor(Start::Latest, None, Some(41)), Some(Some(41)));
+        assert_eq!(start_floor(Start::GroupsBack(3), None, Some(41)), Some(Some(38)));
+        assert_eq!(start_floor(Start::GroupsBack(100), None, Some(41)), Some(Some(0)));
+        // Resuming where the publisher still is (or has moved on): continue at the resume point.
+        assert_eq!(start_floor(Start::Next, Some(40), Some(39)), Some(Some(40)));
+        assert_eq!(start_floor(Start::Latest, Some(40), Some(90)), Some(Some(40)));
+        // The publisher restarted its numbering: no floor, or the subscription would wait forever.
+        assert_eq!(start_floor(Start::Next, Some(40), Some(5)), Some(None));
     }
 }
