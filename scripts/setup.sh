@@ -2,7 +2,8 @@
 # Installs what building and testing moq-ffi needs on a fresh Debian machine with a Rust
 # toolchain: a C compiler, valgrind, openssl, cbindgen (for the header check) and the
 # standalone moq-relay 0.17.10 (for the interop and fault tests).
-# Idempotent: installs only what is missing. `--no-relay` skips the standalone relay.
+# Idempotent: installs only what is missing. `--no-relay` (the demo) skips the standalone relay and
+# the test-only tools (cargo-fuzz, cargo-tarpaulin).
 set -euo pipefail
 need_apt=()
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
@@ -20,6 +21,13 @@ if ! command -v cbindgen >/dev/null 2>&1 || ! cbindgen --version | grep -q '0\.2
 fi
 # The offline dependency audit (scripts/audit.sh); --locked: its newest dependencies need a newer rustc.
 command -v cargo-audit >/dev/null 2>&1 || cargo install cargo-audit --version 0.22.2 --locked --quiet
+# The reliability gates (issue 7): cargo-fuzz for the bounded fuzz runs (needs the nightly
+# toolchain, which this machine image carries: rustup cannot fetch one offline), and
+# cargo-tarpaulin for line coverage (~9 min to build, once).
+if [ "${1:-}" != "--no-relay" ]; then
+  command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --version 0.13.2 --locked --quiet
+  command -v cargo-tarpaulin >/dev/null 2>&1 || cargo install cargo-tarpaulin --version 0.37.5 --locked --quiet
+fi
 # The standalone relay the interop and fault tests run as a separate process (~7 min, once);
 # the demo does not need it.
 if [ "${1:-}" != "--no-relay" ]; then

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: lint, header freshness, Rust tests, panic injection, and the C suite
-# under AddressSanitizer/UBSan and under valgrind. Prints each step's duration.
+# The whole test suite: lint, header freshness, dependency audit, Rust tests (the race test
+# among them), panic injection, the C suite under AddressSanitizer/UBSan and under valgrind, the
+# race test under valgrind, bounded fuzzing of every fuzz target, and line coverage (>= 85%).
+# Prints each step's duration.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -24,4 +26,8 @@ step "C suite under ASAN/UBSan" bash scripts/c-tests.sh asan
 step "C suite under valgrind" bash scripts/c-tests.sh valgrind
 step "dlopen/moq_shutdown/dlclose cycles" bash scripts/c-tests.sh dlopen
 step "relay kill -9/restart loop under ASAN" bash scripts/c-tests.sh fault
+step "race test under valgrind (8 threads, 15 s)" bash scripts/race-asan.sh valgrind
+step "fuzz every target (dev build with ASan; 30 s each, api_sequence 60 s)" \
+  env FUZZ_DEV=1 FUZZ_TIME_api_sequence=60 bash scripts/fuzz.sh 30
+step "line coverage of src/ (cargo-tarpaulin, threshold 85%)" bash scripts/coverage.sh 85
 echo "=== all steps passed in $(( $(date +%s) - suite_start )) s"
