@@ -250,6 +250,57 @@ fn terminal_status(feed: &Feed) -> (MoqSubscriptionStatus, u32, String) {
     terminal[0].clone()
 }
 
+/// `moq_publisher_finish` right after the last publish: every object still reaches the
+/// subscriber, before ENDED. moq-net declares a track finished once its highest group arrived,
+/// and groups travel out of order, so the reader keeps collecting lower groups after the end.
+#[test]
+fn finish_right_after_publishing_delivers_everything_before_ended() {
+    const GROUPS: u32 = 300;
+    const PER_GROUP: u32 = 8;
+    let relay = TestRelay::start();
+    let pub_client = connected_client(&relay);
+    let publisher = stream_publisher(pub_client, "om/finish", "t", 127);
+    let (sub_client, subscriber, feed) = live_subscriber(&relay, "om/finish", "t", &moq_subscribe_options_default());
+    for group in 0..GROUPS {
+        begin_group(publisher);
+        for object in 0..PER_GROUP {
+            let mut payload = vec![0u8; 1024];
+            payload[..4].copy_from_slice(&(group * PER_GROUP + object).to_be_bytes());
+            assert_eq!(publish_object(publisher, &payload, 0).0, MoqResultCode::MOQ_OK);
+        }
+        assert_ok(moq_publisher_end_group(publisher));
+    }
+    for n in 0..10u32 {
+        // publish_data groups too (one object each), then finish at once.
+        let payload = (GROUPS * PER_GROUP + n).to_be_bytes();
+        assert_eq!(
+            publish(publisher, &payload, MOQ_DELIVERY_STREAM).0,
+            MoqResultCode::MOQ_OK
+        );
+    }
+    assert_ok(moq_publisher_finish(publisher));
+    let (status, _, message) = terminal_status(&feed);
+    assert_eq!(status, MOQ_SUBSCRIPTION_ENDED, "{message}");
+    let numbers: Vec<u32> = feed
+        .objects
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|o| u32::from_be_bytes(o.data[..4].try_into().unwrap()))
+        .collect();
+    let total = GROUPS * PER_GROUP + 10;
+    assert_eq!(
+        numbers,
+        (0..total).collect::<Vec<_>>(),
+        "every object, in order, before ENDED"
+    );
+
+    moq_subscriber_destroy(subscriber);
+    moq_publisher_destroy(publisher);
+    moq_client_destroy(sub_client);
+    moq_client_destroy(pub_client);
+}
+
 #[test]
 fn abort_reports_error_with_the_code() {
     let relay = TestRelay::start();
