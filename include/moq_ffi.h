@@ -12,6 +12,10 @@
  *    may call any function, including destroying their own object. After a destroy or
  *    unsubscribe returns, no callback of that object runs again.
  *  - Blocking calls are bounded by MoqClientConfig.connect_timeout_ms (default 10 s).
+ *
+ * Linking: define MOQ_FFI_STATIC when linking the static library (libmoq_ffi.a / moq_ffi.lib);
+ * leave it undefined for the shared library (on Windows the declarations are then
+ * __declspec(dllimport)). Version check at run time: MOQ_FFI_ABI_COMPATIBLE(moq_abi_version()).
  */
 
 #ifndef MOQ_FFI_H
@@ -20,70 +24,56 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+/* Export/import decoration of every function. MOQ_FFI_STATIC: static library, no decoration.
+ * Windows DLL: dllimport for users, dllexport when building the DLL (MOQ_FFI_BUILDING).
+ * Elsewhere: default visibility. Define MOQ_FFI_API yourself to override all of this. */
+#ifndef MOQ_FFI_API
+#  if defined(MOQ_FFI_STATIC)
+#    define MOQ_FFI_API
+#  elif defined(_WIN32) || defined(__CYGWIN__)
+#    if defined(MOQ_FFI_BUILDING)
+#      define MOQ_FFI_API __declspec(dllexport)
+#    else
+#      define MOQ_FFI_API __declspec(dllimport)
+#    endif
+#  elif defined(__GNUC__) && __GNUC__ >= 4
+#    define MOQ_FFI_API __attribute__((visibility("default")))
+#  else
+#    define MOQ_FFI_API
+#  endif
+#endif
+
+/* True when a library reporting `lib_version` (moq_abi_version()) can serve a program compiled
+ * against this header: same ABI line (same major version; for 0.x, same minor version) and the
+ * library is not older than the header. (`+ 0u` makes the arithmetic unsigned without a cast,
+ * so the macro is clean under C++'s -Wold-style-cast.) */
+#define MOQ_FFI_ABI_COMPATIBLE(lib_version)                                        \
+  ((MOQ_FFI_VERSION_MAJOR == 0                                                     \
+        ? ((((lib_version) + 0u) >> 8) == ((MOQ_FFI_ABI_VERSION + 0u) >> 8))       \
+        : ((((lib_version) + 0u) >> 16) == ((MOQ_FFI_ABI_VERSION + 0u) >> 16))) && \
+   ((lib_version) + 0u) >= (MOQ_FFI_ABI_VERSION + 0u))
+
 
 /**
- * Largest catalog accepted or produced, in bytes of JSON.
+ * Major version of the moq-ffi release this header belongs to (Cargo.toml `version`).
  */
-#define MAX_CATALOG_SIZE (1 << 20)
+#define MOQ_FFI_VERSION_MAJOR 0
 
 /**
- * Most tracks one catalog may list.
+ * Minor version of the moq-ffi release this header belongs to (Cargo.toml `version`).
  */
-#define MAX_CATALOG_TRACKS 1024
+#define MOQ_FFI_VERSION_MINOR 2
 
 /**
- * Bytes of received objects a client keeps cached for its subscriptions. moq-net's origin has no
- * byte target by default, so without one every object received stays cached until the idle
- * expiry; with it the oldest groups are evicted first (a subscription far enough behind to
- * need them has long skipped them).
+ * Patch version of the moq-ffi release this header belongs to (Cargo.toml `version`).
  */
-#define RECEIVE_CACHE_BYTES (32 << 20)
+#define MOQ_FFI_VERSION_PATCH 0
 
 /**
- * The default publish buffer cap.
+ * The header's version packed as `(MAJOR << 16) | (MINOR << 8) | PATCH`, the same encoding
+ * `moq_abi_version()` returns for the library. Compare them with `MOQ_FFI_ABI_COMPATIBLE`.
  */
-#define DEFAULT_PUBLISH_BUFFER (128 << 20)
-
-/**
- * The smallest publish buffer cap.
- */
-#define MIN_PUBLISH_BUFFER (1 << 20)
-
-/**
- * The largest publish buffer cap.
- */
-#define MAX_PUBLISH_BUFFER (64 << 30)
-
-/**
- * A source queue's capacity when the application does not choose one.
- */
-#define DEFAULT_CAPACITY 1024
-
-/**
- * The largest capacity a source queue accepts; larger requests are clamped here (the FFI rejects
- * them before they get this far).
- */
-#define MAX_CAPACITY (1 << 20)
-
-/**
- * The control queue's capacity (connection and announcement events).
- */
-#define CONTROL_CAPACITY 4096
-
-/**
- * How many non-droppable events a source queue keeps before it drops the oldest non-terminal one.
- */
-#define MAX_KEPT 64
-
-/**
- * The track priority when none is given (moq-net's midpoint).
- */
-#define DEFAULT_PRIORITY 127
-
-/**
- * Payload bytes queued for the callbacks before the reader waits.
- */
-#define WINDOW_BYTES (64 << 20)
+#define MOQ_FFI_ABI_VERSION 512
 
 /**
  * Longest namespace or track name, in bytes (UTF-8, no control characters, not empty; a
@@ -935,6 +925,21 @@ extern "C" {
 #endif // __cplusplus
 
 /**
+ * The version of the loaded library, packed as `(MAJOR << 16) | (MINOR << 8) | PATCH` like the
+ * header's `MOQ_FFI_ABI_VERSION`.
+ *
+ * An application compares it with the header it was compiled against:
+ * `MOQ_FFI_ABI_COMPATIBLE(moq_abi_version())` is true when the library can serve it (same ABI
+ * line: same major version, and for 0.x releases the same minor version; and the library is
+ * not older than the header). Returns 0 only if the call itself failed (cannot happen in
+ * practice). Thread-safe, never blocks, needs no initialisation.
+ *
+ * # Safety
+ * None: takes no pointers.
+ */
+MOQ_FFI_API uint32_t moq_abi_version(void);
+
+/**
  * Reports every namespace the relay announces to this client: `callback(user_data,
  * namespace_str, "")` on the library's callback thread (`track_name` is always the empty
  * string: announcements name namespaces, not tracks). Withdrawals are not reported here; use
@@ -951,7 +956,10 @@ extern "C" {
  * # Safety
  * `callback` is safe to call with `user_data` from another thread until the watcher stops.
  */
-MoqResult moq_subscribe_announces(MoqClient *client, MoqTrackCallback callback, void *user_data);
+MOQ_FFI_API
+MoqResult moq_subscribe_announces(MoqClient *client,
+                                  MoqTrackCallback callback,
+                                  void *user_data);
 
 /**
  * Reports announcements of namespaces equal to `prefix` or below it (`prefix` NULL or "" =
@@ -967,6 +975,7 @@ MoqResult moq_subscribe_announces(MoqClient *client, MoqTrackCallback callback, 
  * `prefix` is NULL or NUL-terminated; `callback` is safe to call with `user_data` from another
  * thread until the watcher stops.
  */
+MOQ_FFI_API
 MoqResult moq_subscribe_announces_ex(MoqClient *client,
                                      const char *prefix,
                                      MoqAnnounceCallback callback,
@@ -979,7 +988,7 @@ MoqResult moq_subscribe_announces_ex(MoqClient *client,
  * # Safety
  * None beyond passing a pointer value.
  */
-MoqResult moq_unsubscribe_announces(MoqClient *client);
+MOQ_FFI_API MoqResult moq_unsubscribe_announces(MoqClient *client);
 
 /**
  * Subscribes to the catalog track `catalog_track_name` (e.g. `"catalog.json"`) in
@@ -995,6 +1004,7 @@ MoqResult moq_unsubscribe_announces(MoqClient *client);
  * # Safety
  * As for `moq_subscribe_catalog_ex`.
  */
+MOQ_FFI_API
 MoqSubscriber *moq_subscribe_catalog(MoqClient *client,
                                      const char *namespace_str,
                                      const char *catalog_track_name,
@@ -1014,6 +1024,7 @@ MoqSubscriber *moq_subscribe_catalog(MoqClient *client,
  * readable `MoqSubscribeOptions` of its `struct_size`; the callbacks are safe to call with
  * `user_data` from another thread until the subscription is stopped.
  */
+MOQ_FFI_API
 MoqSubscriber *moq_subscribe_catalog_ex(MoqClient *client,
                                         const char *namespace_str,
                                         const char *catalog_track_name,
@@ -1031,7 +1042,7 @@ MoqSubscriber *moq_subscribe_catalog_ex(MoqClient *client,
  * # Safety
  * None beyond passing a pointer value.
  */
-const char *moq_catalog_json(MoqSubscriber *subscriber);
+MOQ_FFI_API const char *moq_catalog_json(MoqSubscriber *subscriber);
 
 /**
  * Publishes `track_count` tracks as a catalog in `format` (`MOQ_CATALOG_FORMAT_SEED` or
@@ -1048,6 +1059,7 @@ const char *moq_catalog_json(MoqSubscriber *subscriber);
  * `tracks` is NULL (only with `track_count` 0) or points to `track_count` readable
  * `MoqTrackInfo` whose strings are NULL or NUL-terminated.
  */
+MOQ_FFI_API
 MoqResult moq_publish_catalog(MoqPublisher *publisher,
                               const MoqTrackInfo *tracks,
                               size_t track_count,
@@ -1062,7 +1074,7 @@ MoqResult moq_publish_catalog(MoqPublisher *publisher,
  * # Safety
  * None: takes no pointers.
  */
-MoqClient *moq_client_create(void);
+MOQ_FFI_API MoqClient *moq_client_create(void);
 
 /**
  * Creates a disconnected client with `config` (see `MoqClientConfig`). The config and its
@@ -1076,7 +1088,7 @@ MoqClient *moq_client_create(void);
  * `config` is NULL or points to a readable `MoqClientConfig` of at least `struct_size`
  * bytes whose string fields are NULL or NUL-terminated.
  */
-MoqClient *moq_client_create_ex(const MoqClientConfig *config);
+MOQ_FFI_API MoqClient *moq_client_create_ex(const MoqClientConfig *config);
 
 /**
  * Destroys a client: disconnects, stops its subscribers' callbacks and ends its broadcasts.
@@ -1090,7 +1102,7 @@ MoqClient *moq_client_create_ex(const MoqClientConfig *config);
  * # Safety
  * None beyond passing a pointer value: the handle is looked up, never dereferenced.
  */
-void moq_client_destroy(MoqClient *client);
+MOQ_FFI_API void moq_client_destroy(MoqClient *client);
 
 /**
  * Connects to a relay and blocks until connected or failed, at most the configured timeout
@@ -1113,6 +1125,7 @@ void moq_client_destroy(MoqClient *client);
  * `url` is NULL or a NUL-terminated string. `callback`, if not NULL, is safe to call with
  * `user_data` from another thread until the client is destroyed.
  */
+MOQ_FFI_API
 MoqResult moq_connect(MoqClient *client,
                       const char *url,
                       MoqConnectionCallback callback,
@@ -1130,6 +1143,7 @@ MoqResult moq_connect(MoqClient *client,
  * # Safety
  * As for `moq_connect`.
  */
+MOQ_FFI_API
 MoqResult moq_connect_async(MoqClient *client,
                             const char *url,
                             MoqConnectionCallback callback,
@@ -1144,7 +1158,7 @@ MoqResult moq_connect_async(MoqClient *client,
  * # Safety
  * `buf` is NULL (only with `len` 0) or points to `len` writable bytes.
  */
-MoqResult moq_client_last_error(const MoqClient *client, char *buf, size_t len);
+MOQ_FFI_API MoqResult moq_client_last_error(const MoqClient *client, char *buf, size_t len);
 
 /**
  * Copies the negotiated protocol version (e.g. `"moq-lite-05"`) into `buf` as a
@@ -1154,7 +1168,7 @@ MoqResult moq_client_last_error(const MoqClient *client, char *buf, size_t len);
  * # Safety
  * `buf` is NULL (only with `len` 0) or points to `len` writable bytes.
  */
-MoqResult moq_client_protocol_version(const MoqClient *client, char *buf, size_t len);
+MOQ_FFI_API MoqResult moq_client_protocol_version(const MoqClient *client, char *buf, size_t len);
 
 /**
  * Closes the connection. Idempotent: succeeds when not connected. Reports DISCONNECTED to the
@@ -1164,7 +1178,7 @@ MoqResult moq_client_protocol_version(const MoqClient *client, char *buf, size_t
  * # Safety
  * None beyond passing a pointer value: the handle is looked up, never dereferenced.
  */
-MoqResult moq_disconnect(MoqClient *client);
+MOQ_FFI_API MoqResult moq_disconnect(MoqClient *client);
 
 /**
  * Whether the client is connected now. False for invalid handles and after the relay went
@@ -1173,7 +1187,7 @@ MoqResult moq_disconnect(MoqClient *client);
  * # Safety
  * None beyond passing a pointer value.
  */
-bool moq_is_connected(const MoqClient *client);
+MOQ_FFI_API bool moq_is_connected(const MoqClient *client);
 
 /**
  * Announces `namespace_str` on the relay (and again on every later connection of this
@@ -1185,7 +1199,7 @@ bool moq_is_connected(const MoqClient *client);
  * # Safety
  * `namespace_str` is NULL or a NUL-terminated string.
  */
-MoqResult moq_announce_namespace(MoqClient *client, const char *namespace_str);
+MOQ_FFI_API MoqResult moq_announce_namespace(MoqClient *client, const char *namespace_str);
 
 /**
  * Copies what carries the live session into `buf` as a NUL-terminated string: `"quic"`, or
@@ -1196,7 +1210,7 @@ MoqResult moq_announce_namespace(MoqClient *client, const char *namespace_str);
  * # Safety
  * `buf` is NULL (only with `len` 0) or points to `len` writable bytes.
  */
-MoqResult moq_client_transport(const MoqClient *client, char *buf, size_t len);
+MOQ_FFI_API MoqResult moq_client_transport(const MoqClient *client, char *buf, size_t len);
 
 /**
  * Starts the library's runtime and callback thread. Optional and idempotent: every function
@@ -1208,7 +1222,7 @@ MoqResult moq_client_transport(const MoqClient *client, char *buf, size_t len);
  * # Safety
  * None: takes no pointers.
  */
-bool moq_init(void);
+MOQ_FFI_API bool moq_init(void);
 
 /**
  * The library version and the MoQ protocol versions it speaks, e.g.
@@ -1219,7 +1233,7 @@ bool moq_init(void);
  * # Safety
  * None: takes no pointers.
  */
-const char *moq_version(void);
+MOQ_FFI_API const char *moq_version(void);
 
 /**
  * The message of the last failing call on this thread, or NULL if none failed yet.
@@ -1230,7 +1244,7 @@ const char *moq_version(void);
  * # Safety
  * None: takes no pointers.
  */
-const char *moq_last_error(void);
+MOQ_FFI_API const char *moq_last_error(void);
 
 /**
  * The code of the last failing call on this thread (the code `moq_last_error` describes), or
@@ -1240,7 +1254,7 @@ const char *moq_last_error(void);
  * # Safety
  * None: takes no pointers.
  */
-MoqResultCode moq_last_error_code(void);
+MOQ_FFI_API MoqResultCode moq_last_error_code(void);
 
 /**
  * Frees a string the library handed to the caller (a `MoqResult.message`).
@@ -1254,7 +1268,7 @@ MoqResultCode moq_last_error_code(void);
  * None beyond passing a pointer value; the library never dereferences a pointer it did not
  * issue.
  */
-void moq_free_str(const char *s);
+MOQ_FFI_API void moq_free_str(const char *s);
 
 /**
  * Shuts the library down: destroys every client (sessions are aborted, not drained),
@@ -1270,7 +1284,7 @@ void moq_free_str(const char *s);
  * # Safety
  * None: takes no pointers.
  */
-MoqResult moq_shutdown(uint32_t timeout_ms);
+MOQ_FFI_API MoqResult moq_shutdown(uint32_t timeout_ms);
 
 /**
  * Routes the log events of the library and its protocol stack (moq-net, moq-tokio, moq-relay,
@@ -1305,7 +1319,10 @@ MoqResult moq_shutdown(uint32_t timeout_ms);
  * `callback`, if not NULL, is safe to call with `user_data` from another thread until it is
  * replaced or cleared.
  */
-MoqResult moq_set_log_callback(MoqLogLevel max_level, MoqLogCallback callback, void *user_data);
+MOQ_FFI_API
+MoqResult moq_set_log_callback(MoqLogLevel max_level,
+                               MoqLogCallback callback,
+                               void *user_data);
 
 /**
  * Takes up to `max_events` queued events of `client` into `events`, waiting up to `timeout_ms`
@@ -1326,7 +1343,11 @@ MoqResult moq_set_log_callback(MoqLogLevel max_level, MoqLogCallback callback, v
  * # Safety
  * `events` is NULL (only with `max_events` 0) or points to `max_events` writable `MoqEvent`s.
  */
-size_t moq_poll(MoqClient *client, MoqEvent *events, size_t max_events, uint32_t timeout_ms);
+MOQ_FFI_API
+size_t moq_poll(MoqClient *client,
+                MoqEvent *events,
+                size_t max_events,
+                uint32_t timeout_ms);
 
 /**
  * Creates a stream-mode publisher; see `moq_create_publisher_ex`.
@@ -1334,6 +1355,7 @@ size_t moq_poll(MoqClient *client, MoqEvent *events, size_t max_events, uint32_t
  * # Safety
  * As for `moq_create_publisher_ex`.
  */
+MOQ_FFI_API
 MoqPublisher *moq_create_publisher(MoqClient *client,
                                    const char *namespace_str,
                                    const char *track_name);
@@ -1350,6 +1372,7 @@ MoqPublisher *moq_create_publisher(MoqClient *client,
  * # Safety
  * `namespace_str` and `track_name` are NULL or NUL-terminated strings.
  */
+MOQ_FFI_API
 MoqPublisher *moq_create_publisher_ex(MoqClient *client,
                                       const char *namespace_str,
                                       const char *track_name,
@@ -1362,7 +1385,7 @@ MoqPublisher *moq_create_publisher_ex(MoqClient *client,
  * # Safety
  * None beyond passing a pointer value.
  */
-void moq_publisher_destroy(MoqPublisher *publisher);
+MOQ_FFI_API void moq_publisher_destroy(MoqPublisher *publisher);
 
 /**
  * Publishes one object of `data_len` bytes, copied before returning. Never blocks on the
@@ -1377,6 +1400,7 @@ void moq_publisher_destroy(MoqPublisher *publisher);
  * # Safety
  * `data` is NULL (only with `data_len` 0) or points to `data_len` readable bytes.
  */
+MOQ_FFI_API
 MoqResult moq_publish_data(MoqPublisher *publisher,
                            const uint8_t *data,
                            size_t data_len,
@@ -1389,7 +1413,7 @@ MoqResult moq_publish_data(MoqPublisher *publisher,
  * # Safety
  * None.
  */
-MoqPublisherOptions moq_publisher_options_default(void);
+MOQ_FFI_API MoqPublisherOptions moq_publisher_options_default(void);
 
 /**
  * Creates a publisher for track `track_name` in `namespace_str` with `options` (NULL = the
@@ -1404,6 +1428,7 @@ MoqPublisherOptions moq_publisher_options_default(void);
  * `namespace_str` and `track_name` are NULL or NUL-terminated strings; `options` is NULL or
  * points to a readable `MoqPublisherOptions` of at least its `struct_size` bytes.
  */
+MOQ_FFI_API
 MoqPublisher *moq_create_publisher_opts(MoqClient *client,
                                         const char *namespace_str,
                                         const char *track_name,
@@ -1419,7 +1444,7 @@ MoqPublisher *moq_create_publisher_opts(MoqClient *client,
  * # Safety
  * `out_group_id` is NULL or points to a writable `uint64_t`.
  */
-MoqResult moq_publisher_begin_group(MoqPublisher *publisher, uint64_t *out_group_id);
+MOQ_FFI_API MoqResult moq_publisher_begin_group(MoqPublisher *publisher, uint64_t *out_group_id);
 
 /**
  * Appends an object of `data_len` bytes (copied before returning) to the open group, stamped
@@ -1434,6 +1459,7 @@ MoqResult moq_publisher_begin_group(MoqPublisher *publisher, uint64_t *out_group
  * # Safety
  * `data` is NULL (only with `data_len` 0) or points to `data_len` readable bytes.
  */
+MOQ_FFI_API
 MoqResult moq_publish_object(MoqPublisher *publisher,
                              const uint8_t *data,
                              size_t data_len,
@@ -1446,7 +1472,7 @@ MoqResult moq_publish_object(MoqPublisher *publisher,
  * # Safety
  * None beyond passing a pointer value.
  */
-MoqResult moq_publisher_end_group(MoqPublisher *publisher);
+MOQ_FFI_API MoqResult moq_publisher_end_group(MoqPublisher *publisher);
 
 /**
  * Ends the track after its last group (ending an open group first): subscribers get
@@ -1456,7 +1482,7 @@ MoqResult moq_publisher_end_group(MoqPublisher *publisher);
  * # Safety
  * None beyond passing a pointer value.
  */
-MoqResult moq_publisher_finish(MoqPublisher *publisher);
+MOQ_FFI_API MoqResult moq_publisher_finish(MoqPublisher *publisher);
 
 /**
  * Aborts the track with application error `code` (0..65535): subscribers get
@@ -1467,7 +1493,7 @@ MoqResult moq_publisher_finish(MoqPublisher *publisher);
  * # Safety
  * None beyond passing a pointer value.
  */
-MoqResult moq_publisher_abort(MoqPublisher *publisher, uint32_t code);
+MOQ_FFI_API MoqResult moq_publisher_abort(MoqPublisher *publisher, uint32_t code);
 
 /**
  * Starts an embedded MoQ relay (the `moq-relay` crate) on `bind_addr`, e.g. `"127.0.0.1:0"`
@@ -1480,7 +1506,7 @@ MoqResult moq_publisher_abort(MoqPublisher *publisher, uint32_t code);
  * # Safety
  * `bind_addr` is NULL or a NUL-terminated string.
  */
-MoqRelay *moq_relay_start(const char *bind_addr);
+MOQ_FFI_API MoqRelay *moq_relay_start(const char *bind_addr);
 
 /**
  * The URL clients connect to, `https://localhost:PORT`. Owned by the relay: valid until
@@ -1489,7 +1515,7 @@ MoqRelay *moq_relay_start(const char *bind_addr);
  * # Safety
  * None beyond passing a pointer value.
  */
-const char *moq_relay_url(const MoqRelay *relay);
+MOQ_FFI_API const char *moq_relay_url(const MoqRelay *relay);
 
 /**
  * Hex SHA-256 of the relay's certificate, for `MoqClientConfig.tls_fingerprint_sha256`.
@@ -1498,7 +1524,7 @@ const char *moq_relay_url(const MoqRelay *relay);
  * # Safety
  * None beyond passing a pointer value.
  */
-const char *moq_relay_fingerprint(const MoqRelay *relay);
+MOQ_FFI_API const char *moq_relay_fingerprint(const MoqRelay *relay);
 
 /**
  * Stops the relay, closes its sessions (clients see DISCONNECTED) and releases the handle.
@@ -1508,7 +1534,7 @@ const char *moq_relay_fingerprint(const MoqRelay *relay);
  * # Safety
  * None beyond passing a pointer value.
  */
-void moq_relay_stop(MoqRelay *relay);
+MOQ_FFI_API void moq_relay_stop(MoqRelay *relay);
 
 /**
  * Fills `stats` with the client's totals (all its publishers and subscribers), reconnect
@@ -1518,7 +1544,7 @@ void moq_relay_stop(MoqRelay *relay);
  * # Safety
  * `stats` is NULL or points to a writable `MoqStats` whose `struct_size` is set.
  */
-MoqResult moq_client_stats(const MoqClient *client, MoqStats *stats);
+MOQ_FFI_API MoqResult moq_client_stats(const MoqClient *client, MoqStats *stats);
 
 /**
  * Fills `stats` with the publisher's counters (objects/bytes sent, drops while disconnected)
@@ -1527,7 +1553,7 @@ MoqResult moq_client_stats(const MoqClient *client, MoqStats *stats);
  * # Safety
  * `stats` is NULL or points to a writable `MoqStats` whose `struct_size` is set.
  */
-MoqResult moq_publisher_stats(const MoqPublisher *publisher, MoqStats *stats);
+MOQ_FFI_API MoqResult moq_publisher_stats(const MoqPublisher *publisher, MoqStats *stats);
 
 /**
  * Fills `stats` with the subscriber's counters (objects/bytes delivered, drops too late or
@@ -1536,7 +1562,7 @@ MoqResult moq_publisher_stats(const MoqPublisher *publisher, MoqStats *stats);
  * # Safety
  * `stats` is NULL or points to a writable `MoqStats` whose `struct_size` is set.
  */
-MoqResult moq_subscriber_stats(const MoqSubscriber *subscriber, MoqStats *stats);
+MOQ_FFI_API MoqResult moq_subscriber_stats(const MoqSubscriber *subscriber, MoqStats *stats);
 
 /**
  * Subscribes to `track_name` in `namespace_str` and returns once the publisher confirmed the
@@ -1562,6 +1588,7 @@ MoqResult moq_subscriber_stats(const MoqSubscriber *subscriber, MoqStats *stats)
  * `namespace_str` and `track_name` are NULL or NUL-terminated strings. `callback` is safe to
  * call with `user_data` from another thread until the subscription is stopped.
  */
+MOQ_FFI_API
 MoqSubscriber *moq_subscribe(MoqClient *client,
                              const char *namespace_str,
                              const char *track_name,
@@ -1577,7 +1604,7 @@ MoqSubscriber *moq_subscribe(MoqClient *client,
  * # Safety
  * None beyond passing a pointer value.
  */
-MoqResult moq_unsubscribe(MoqSubscriber *subscriber);
+MOQ_FFI_API MoqResult moq_unsubscribe(MoqSubscriber *subscriber);
 
 /**
  * Whether objects are still being delivered: false after unsubscribe, end of track, error or
@@ -1586,7 +1613,7 @@ MoqResult moq_unsubscribe(MoqSubscriber *subscriber);
  * # Safety
  * None beyond passing a pointer value.
  */
-bool moq_is_subscribed(const MoqSubscriber *subscriber);
+MOQ_FFI_API bool moq_is_subscribed(const MoqSubscriber *subscriber);
 
 /**
  * Unsubscribes (see `moq_unsubscribe`) and releases the handle. NULL, stale and foreign
@@ -1595,7 +1622,7 @@ bool moq_is_subscribed(const MoqSubscriber *subscriber);
  * # Safety
  * None beyond passing a pointer value.
  */
-void moq_subscriber_destroy(MoqSubscriber *subscriber);
+MOQ_FFI_API void moq_subscriber_destroy(MoqSubscriber *subscriber);
 
 /**
  * The default subscription options: start at the next group, no latency bound, priority 127,
@@ -1605,7 +1632,7 @@ void moq_subscriber_destroy(MoqSubscriber *subscriber);
  * # Safety
  * None.
  */
-MoqSubscribeOptions moq_subscribe_options_default(void);
+MOQ_FFI_API MoqSubscribeOptions moq_subscribe_options_default(void);
 
 /**
  * Subscribes to `track_name` in `namespace_str` with `options` (NULL = the defaults). Never
@@ -1632,6 +1659,7 @@ MoqSubscribeOptions moq_subscribe_options_default(void);
  * points to a readable `MoqSubscribeOptions` of at least its `struct_size` bytes; the callbacks
  * are safe to call with `user_data` from another thread until the subscription is stopped.
  */
+MOQ_FFI_API
 MoqSubscriber *moq_subscribe_ex(MoqClient *client,
                                 const char *namespace_str,
                                 const char *track_name,
@@ -1658,6 +1686,7 @@ MoqSubscriber *moq_subscribe_ex(MoqClient *client,
  * # Safety
  * As for `moq_subscribe_ex`.
  */
+MOQ_FFI_API
 MoqSubscriber *moq_fetch_group(MoqClient *client,
                                const char *namespace_str,
                                const char *track_name,
@@ -1682,6 +1711,7 @@ MoqSubscriber *moq_fetch_group(MoqClient *client,
  * Strings NULL or NUL-terminated; `out` NULL or a writable `MoqTrackProperties` whose
  * `struct_size` is set.
  */
+MOQ_FFI_API
 MoqResult moq_query_track(MoqClient *client,
                           const char *namespace_str,
                           const char *track_name,

@@ -1,5 +1,6 @@
 //! The C edge: every `extern "C"` function, each going through [`boundary::enter`].
 
+pub mod abi;
 pub mod announce;
 pub(crate) mod boundary;
 pub mod catalog;
