@@ -11,6 +11,11 @@ command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# The CMake package, pkg-config consumers, guide examples and the Unreal Build.cs check.
+command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+[ "${1:-}" = "--no-relay" ] || command -v mcs >/dev/null 2>&1 || need_apt+=(mono-mcs)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
