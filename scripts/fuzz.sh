@@ -13,7 +13,6 @@
 #   FUZZ_SKIP_REGRESSIONS=1  do not replay fuzz/regressions/<target>/* first.
 #   FUZZ_TIME_<target>=S  seconds for one target instead of SECONDS_PER_TARGET
 #                         (e.g. FUZZ_TIME_api_sequence=900).
-#   FUZZ_ALLOW_KNOWN=1    tolerate the open findings listed in fuzz/README.md (default: strict,
 #                         so their regression inputs fail until fixed).
 #   FUZZ_NO_BUILD=1       use the binaries already in fuzz/target (no cargo fuzz build).
 #   CARGO_BUILD_JOBS=N    cargo build jobs (default: cargo's).

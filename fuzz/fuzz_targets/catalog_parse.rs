@@ -65,36 +65,6 @@ fn names(tracks: &[TrackEntry]) -> BTreeSet<&str> {
     tracks.iter().map(|track| track.name.as_str()).collect()
 }
 
-/// `FUZZ_ALLOW_KNOWN=1` tolerates findings already reported and not fixed yet (see
-/// fuzz/README.md, "Known findings"); by default every invariant is strict, so the committed
-/// regression inputs fail until the library is fixed.
-fn allow_known() -> bool {
-    static ALLOW: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ALLOW.get_or_init(|| std::env::var_os("FUZZ_ALLOW_KNOWN").is_some_and(|v| v == "1"))
-}
-
-/// Known finding 1: a hang text rendition whose format is a case variant of a known one
-/// (`"utF8"`, `"TTML"`) is read as mime `text/utf8` / `text/ttml` (the token lowercased) but
-/// written back as the known format, so the next read gives `text/plain` /
-/// `application/ttml+xml`. True when that is the only difference.
-fn only_text_format_case(before: &[TrackEntry], after: &[TrackEntry]) -> bool {
-    before.len() == after.len()
-        && before.iter().zip(after).all(|(a, b)| {
-            let known_case = matches!(
-                (a.mime_type.as_deref(), b.mime_type.as_deref()),
-                (Some("text/utf8"), Some("text/plain")) | (Some("text/ttml"), Some("application/ttml+xml"))
-            );
-            a == b
-                || (known_case
-                    && TrackEntry {
-                        mime_type: None,
-                        ..a.clone()
-                    } == TrackEntry {
-                        mime_type: None,
-                        ..b.clone()
-                    })
-        })
-}
 
 fn sorted(tracks: &[TrackEntry]) -> Vec<TrackEntry> {
     let mut tracks = tracks.to_vec();
@@ -169,7 +139,7 @@ fuzz_target!(|data: &[u8]| {
                 // Same entries; the order may change because a text rendition without a language
                 // is written as a binary track (documented), and sections come out in hang order.
                 let (before, after) = (sorted(&tracks), sorted(&second.tracks));
-                if before != after && !(allow_known() && only_text_format_case(&before, &after)) {
+                if before != after {
                     assert_eq!(
                         after, before,
                         "INVARIANT: hang → hang round trip changed the tracks: {json}"

@@ -185,10 +185,20 @@ pub fn shutdown(timeout: u32, in_callback: bool) {
     }
     quiesce();
     let mut code = result("moq_shutdown", moq_shutdown(timeout), Expect::Any);
-    if code == MoqResultCode::MOQ_ERROR_TIMEOUT && allow_known() {
-        // Known finding 2 (fuzz/README.md): the budget can be used up before the callback
-        // thread is stopped, reported as "a callback is still running". Finish the job.
-        code = result("moq_shutdown", moq_shutdown(0), Expect::Any);
+    if code == MoqResultCode::MOQ_ERROR_TIMEOUT {
+        // A bounded shutdown may run out of its budget on a loaded machine (stopping the relay
+        // and the runtime can take seconds). It must say so truthfully — no callback is running
+        // here, so the message may not blame one — and a second call finishes the job.
+        let message = last_error().unwrap_or_default();
+        assert!(
+            message.contains("used up the timeout") || message.contains("may still be running"),
+            "FINDING: moq_shutdown({timeout}) timed out with an unexpected message: {message:?}"
+        );
+        assert!(
+            !message.contains("is still running"),
+            "FINDING: moq_shutdown({timeout}) blames a callback though none runs: {message:?}"
+        );
+        code = result("moq_shutdown", moq_shutdown(10_000), Expect::Any);
     }
     assert_eq!(
         code,

@@ -102,11 +102,6 @@ pub fn known_versions() -> &'static [String] {
     })
 }
 
-/// `FUZZ_ALLOW_KNOWN=1` tolerates findings already reported and not fixed yet (fuzz/README.md).
-pub fn allow_known() -> bool {
-    static ALLOW: OnceLock<bool> = OnceLock::new();
-    *ALLOW.get_or_init(|| std::env::var_os("FUZZ_ALLOW_KNOWN").is_some_and(|v| v == "1"))
-}
 
 // ---------------------------------------------------------------------------------------------
 // What the current input created.
