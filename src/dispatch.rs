@@ -15,7 +15,7 @@
 
 use crate::error::{Error, Result};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 use std::thread::ThreadId;
@@ -53,13 +53,33 @@ enum Message {
 
 struct Dispatcher {
     sender: Sender<Message>,
-    /// The gate whose job is running right now, if any.
-    running: Mutex<Option<u64>>,
+    /// The id of the gate whose job is running right now, 0 when none (gate ids start at 1).
+    ///
+    /// The hot path takes no lock: the dispatcher publishes `running` before it checks the
+    /// gate, [`close`] publishes `closed` before it checks `running` (both `SeqCst`, so at least
+    /// one of the two sees the other's write).
+    running: AtomicU64,
+    /// Threads waiting in [`close`] for the running job to return; the dispatcher touches
+    /// `idle`/`finished` (and makes the wake-up system call) only when this is non-zero.
+    waiters: AtomicUsize,
+    idle: Mutex<()>,
     finished: Condvar,
     thread: ThreadId,
     /// Signals when the thread has left its loop (for a bounded join at shutdown).
     exited: Mutex<Option<Receiver<()>>>,
     handle: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Dispatcher {
+    /// No job is running any more: wakes the threads waiting in [`close`], if any.
+    fn finish_job(&self) {
+        self.running.store(0, Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            // Taking the lock orders this wake-up after a waiter's check of `running`.
+            let _idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            self.finished.notify_all();
+        }
+    }
 }
 
 /// The running dispatcher; `None` before first use and after [`stop`].
@@ -91,7 +111,9 @@ fn dispatcher() -> Result<Arc<Dispatcher>> {
         .map_err(|err| Error::internal(format!("could not start the callback thread: {err}")))?;
     let dispatcher = Arc::new(Dispatcher {
         sender,
-        running: Mutex::new(None),
+        running: AtomicU64::new(0),
+        waiters: AtomicUsize::new(0),
+        idle: Mutex::new(()),
         finished: Condvar::new(),
         thread: thread.thread().id(),
         exited: Mutex::new(Some(exit_rx)),
@@ -104,14 +126,11 @@ fn dispatcher() -> Result<Arc<Dispatcher>> {
 
 fn run(dispatcher: &Dispatcher, receiver: Receiver<Message>) {
     while let Ok(Message::Run(gate, job)) = receiver.recv() {
-        {
-            let mut running = dispatcher.running.lock().unwrap_or_else(PoisonError::into_inner);
-            if gate.is_closed() {
-                drop(running);
-                drop(job);
-                continue;
-            }
-            *running = Some(gate.id);
+        dispatcher.running.store(gate.id, Ordering::SeqCst);
+        if gate.closed.load(Ordering::SeqCst) {
+            dispatcher.finish_job();
+            drop(job);
+            continue;
         }
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             crate::inject::check("dispatch");
@@ -121,8 +140,7 @@ fn run(dispatcher: &Dispatcher, receiver: Receiver<Message>) {
             let err = Error::from_panic("the callback dispatcher", payload.as_ref());
             tracing::error!("{err}");
         }
-        *dispatcher.running.lock().unwrap_or_else(PoisonError::into_inner) = None;
-        dispatcher.finished.notify_all();
+        dispatcher.finish_job();
     }
 }
 
@@ -168,10 +186,26 @@ pub fn post(gate: &Arc<Gate>, job: Job) -> Result<()> {
     if gate.is_closed() {
         return Ok(());
     }
-    dispatcher()?
-        .sender
-        .send(Message::Run(gate.clone(), job))
-        .map_err(|_| Error::internal("the callback thread has stopped"))
+    let stopped = || Error::internal("the callback thread has stopped");
+    let message = Message::Run(gate.clone(), job);
+    // The common case sends under the shared read guard (no reference count to bump). A job
+    // that could not be sent is dropped only after the guard is released: dropping it may run
+    // code that posts again.
+    let unsent = {
+        let slot = DISPATCHER.read().unwrap_or_else(PoisonError::into_inner);
+        match slot.as_ref() {
+            Some(dispatcher) => match dispatcher.sender.send(message) {
+                Ok(()) => return Ok(()),
+                Err(unsent) => Err(unsent),
+            },
+            None => Ok(message),
+        }
+    };
+    match unsent {
+        // No dispatcher yet: start one.
+        Ok(message) => dispatcher()?.sender.send(message).map_err(|_| stopped()),
+        Err(_) => Err(stopped()),
+    }
 }
 
 /// Whether the calling thread is the dispatcher thread (i.e. we are inside a callback).
@@ -183,22 +217,20 @@ pub fn in_callback() -> bool {
 /// Closes `gate`: no callback of it starts afterwards, and (unless called from inside a
 /// callback) none is running when this returns.
 pub fn close(gate: &Gate) {
+    gate.closed.store(true, Ordering::SeqCst);
     let Some(dispatcher) = current() else {
         // No callback was ever posted, so none can be running.
-        gate.closed.store(true, Ordering::Release);
         return;
     };
-    let mut running = dispatcher.running.lock().unwrap_or_else(PoisonError::into_inner);
-    gate.closed.store(true, Ordering::Release);
-    if dispatcher.thread == std::thread::current().id() {
+    if dispatcher.thread == std::thread::current().id() || dispatcher.running.load(Ordering::SeqCst) != gate.id {
         return;
     }
-    while *running == Some(gate.id) {
-        running = dispatcher
-            .finished
-            .wait(running)
-            .unwrap_or_else(PoisonError::into_inner);
+    let mut idle = dispatcher.idle.lock().unwrap_or_else(PoisonError::into_inner);
+    dispatcher.waiters.fetch_add(1, Ordering::SeqCst);
+    while dispatcher.running.load(Ordering::SeqCst) == gate.id {
+        idle = dispatcher.finished.wait(idle).unwrap_or_else(PoisonError::into_inner);
     }
+    dispatcher.waiters.fetch_sub(1, Ordering::SeqCst);
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use crate::dispatch::{self, Gate};
 use crate::error::{self, Error, ErrorKind, Result};
 use crate::runtime;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
@@ -75,6 +76,32 @@ pub struct Client {
     counters: Arc<Counters>,
     /// Events queued for `moq_poll`.
     hub: Arc<Hub>,
+    /// What the publish path needs of the live session, readable without `inner`'s lock (see
+    /// [`Client::live`]); kept in step with `Inner::state` and `Inner::session` under the lock.
+    live: AtomicU8,
+}
+
+/// [`Client::live`]: a session is live (CONNECTED with a session).
+const LIVE: u8 = 1;
+/// [`Client::live`]: the live session can carry datagrams (protocol and transport).
+const LIVE_DATAGRAMS: u8 = 2;
+/// [`Client::live`]: the live session runs over the WebSocket fallback.
+const LIVE_WEBSOCKET: u8 = 4;
+
+/// The live session as the publish path sees it ([`Client::live`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Live(u8);
+
+impl Live {
+    /// Whether the session can carry datagrams (moq-lite-05+ or moq-transport, over QUIC).
+    pub(crate) fn datagrams(self) -> bool {
+        self.0 & LIVE_DATAGRAMS != 0
+    }
+
+    /// Whether the session runs over the WebSocket fallback.
+    pub(crate) fn websocket(self) -> bool {
+        self.0 & LIVE_WEBSOCKET != 0
+    }
 }
 
 impl Client {
@@ -112,6 +139,7 @@ impl Client {
             state_tx: tokio::sync::watch::Sender::new(ConnectionState::Disconnected),
             counters: Arc::default(),
             hub: Hub::new(),
+            live: AtomicU8::new(0),
         }))
     }
 
@@ -206,6 +234,29 @@ impl Client {
     fn set_state(&self, inner: &mut Inner, state: ConnectionState) {
         inner.state = state;
         self.state_tx.send_replace(state);
+        self.sync_live(inner);
+    }
+
+    /// Mirrors `inner`'s state and session into [`Client::live`]; called under the lock after
+    /// either changes.
+    fn sync_live(&self, inner: &Inner) {
+        let live = match (&inner.session, inner.state) {
+            (Some(session), ConnectionState::Connected) => {
+                let websocket = session.transport == crate::core::dial::Transport::WebSocket;
+                let datagrams = !websocket && crate::core::publish::carries_datagrams(session.version);
+                LIVE | if datagrams { LIVE_DATAGRAMS } else { 0 } | if websocket { LIVE_WEBSOCKET } else { 0 }
+            }
+            _ => 0,
+        };
+        self.live.store(live, Ordering::Release);
+    }
+
+    /// The live session as the publish path needs it, without taking a lock (publishing from
+    /// many threads, and callbacks, never contend here). `None` when not connected; the
+    /// reason is [`Client::session`]'s error.
+    pub(crate) fn live(&self) -> Option<Live> {
+        let live = self.live.load(Ordering::Acquire);
+        (live & LIVE != 0).then_some(Live(live))
     }
 
     /// Connects to `url`, blocking until connected or failed (bounded by the timeout).
@@ -300,6 +351,7 @@ impl Client {
         }
         self.set_state(&mut inner, ConnectionState::Connected);
         inner.session = Some(session.clone());
+        self.sync_live(&inner);
         let callback = inner.callback.clone();
         drop(inner);
         tracing::info!(url = %shown, version = ?session.version, "connected");
@@ -468,6 +520,7 @@ impl Client {
         }
         self.set_state(&mut inner, ConnectionState::Connected);
         inner.session = Some(session.clone());
+        self.sync_live(&inner);
         inner.last_error = None;
         let callback = inner.callback.clone();
         drop(inner);

@@ -11,6 +11,7 @@ use crate::core::config::{self, MAX_DATAGRAM_SIZE, MAX_OBJECT_SIZE};
 use crate::core::stats::{DropReason, Snapshot, Tally};
 use crate::error::{self, Error, ErrorKind, Result};
 use bytes::Bytes;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -54,22 +55,39 @@ impl Default for PublisherOptions {
     }
 }
 
-/// The track and the group being built on it.
+/// The group being built on the track, and the track handle datagrams are written through.
 struct Track {
-    producer: moq_net::track::Producer,
+    /// moq-net's `append_datagram` wants `&mut`: a clone of the track producer, used under the
+    /// lock (datagram mode only).
+    datagrams: moq_net::track::Producer,
     /// The open group (`begin_group`) and how many objects it holds.
     open: Option<(moq_net::group::Producer, u64)>,
-    /// Set by `finish`/`abort`: later writes fail with CLOSED.
-    closed: Option<&'static str>,
 }
 
+/// [`Publisher::closed`]: the track is open.
+const OPEN: u8 = 0;
+/// [`Publisher::closed`]: `finish` ended the track.
+const FINISHED: u8 = 1;
+/// [`Publisher::closed`]: `abort` ended the track.
+const ABORTED: u8 = 2;
+
 /// Publishes objects on one track.
+///
+/// `publish` in stream mode (one object per group) takes no lock of ours: the track producer's
+/// `append_group` needs only `&self`, and whether a group is open or the track closed is read
+/// from atomics. Building a group (`begin_group`/`publish_object`/`end_group`) and datagrams go
+/// through `track`'s lock, which only this publisher's own calls take.
 pub struct Publisher {
     client: Arc<Client>,
     namespace: String,
     track_name: String,
     options: PublisherOptions,
+    producer: moq_net::track::Producer,
     track: Mutex<Track>,
+    /// Whether `begin_group` opened a group (mirrors `Track::open`, set under the lock).
+    group_open: AtomicBool,
+    /// [`OPEN`], [`FINISHED`] or [`ABORTED`]; set under the lock, never reset.
+    closed: AtomicU8,
     tally: Tally,
 }
 
@@ -117,10 +135,12 @@ impl Publisher {
             track_name: track_name.to_string(),
             options,
             track: Mutex::new(Track {
-                producer: track,
+                datagrams: track.clone(),
                 open: None,
-                closed: None,
             }),
+            producer: track,
+            group_open: AtomicBool::new(false),
+            closed: AtomicU8::new(OPEN),
             tally: client.tally(),
         })
     }
@@ -158,59 +178,88 @@ impl Publisher {
             }
             _ => {}
         }
-        let session = self.client.session("publishing").inspect_err(|_| {
-            self.tally.dropped(DropReason::Disconnected, 1);
-        })?;
+        // Lock-free: `Client::live` is an atomic mirror of the session (the client's lock is
+        // taken only to explain a failure).
+        let Some(live) = self.client.live() else {
+            return Err(self.not_live());
+        };
         if mode == DeliveryMode::Stream {
             self.client.publish_room(len).inspect_err(|_| {
                 self.tally.dropped(DropReason::Backpressure, 1);
             })?;
         }
-        if mode == DeliveryMode::Datagram && session.transport == crate::core::dial::Transport::WebSocket {
+        if mode == DeliveryMode::Datagram && live.websocket() {
             return Err(Error::new(
                 ErrorKind::Unsupported,
                 "the session runs over the WebSocket fallback (UDP blocked?), which cannot carry datagrams; use MOQ_DELIVERY_STREAM",
             ));
         }
-        if mode == DeliveryMode::Datagram && !carries_datagrams(session.version) {
+        if mode == DeliveryMode::Datagram && !live.datagrams() {
+            let version = self
+                .client
+                .session("publishing")
+                .ok()
+                .and_then(|session| session.version);
             return Err(Error::new(
                 ErrorKind::Unsupported,
                 format!(
                     "the negotiated protocol {} cannot carry datagrams (needs moq-lite-05 or later, or moq-transport); use MOQ_DELIVERY_STREAM",
-                    session.version.map_or_else(|| "(unknown)".to_string(), |v| v.to_string())
+                    version.map_or_else(|| "(unknown)".to_string(), |v| v.to_string())
                 ),
             ));
         }
         Ok(())
     }
 
-    fn check_open(track: &Track) -> Result<()> {
-        match track.closed {
-            Some(how) => Err(Error::new(ErrorKind::Closed, format!("the track was {how}"))),
-            None => Ok(()),
+    /// The error of a publish without a live session (counted as dropped, disconnected).
+    #[cold]
+    fn not_live(&self) -> Error {
+        self.tally.dropped(DropReason::Disconnected, 1);
+        match self.client.session("publishing") {
+            Err(err) => err,
+            // Connected between the two reads: say so rather than fail the call oddly.
+            Ok(_) => Error::new(
+                ErrorKind::NotConnected,
+                "publishing needs a connected client; the session changed during the call, retry",
+            ),
+        }
+    }
+
+    fn check_open(&self) -> Result<()> {
+        match self.closed.load(Ordering::Acquire) {
+            OPEN => Ok(()),
+            FINISHED => Err(Error::new(ErrorKind::Closed, "the track was finished")),
+            _ => Err(Error::new(ErrorKind::Closed, "the track was aborted")),
         }
     }
 
     /// Publishes one object in `mode` as its own group (stream) or datagram. Never blocks on the
-    /// network.
+    /// network; in stream mode takes no lock of ours (see [`Publisher`]).
     pub fn publish(&self, data: &[u8], mode: DeliveryMode) -> Result<()> {
         self.admit(data.len(), mode)?;
         crate::inject::check("publish");
-        let payload = Bytes::copy_from_slice(data);
+        self.check_open()?;
         let timestamp = timestamp(0)?;
-        let mut track = self.lock();
-        Self::check_open(&track)?;
-        if mode == DeliveryMode::Stream && track.open.is_some() {
-            return Err(Error::new(
-                ErrorKind::InvalidState,
-                "a group is open (moq_publisher_begin_group): append to it with moq_publish_object or end it first",
-            ));
-        }
         let written = match mode {
-            DeliveryMode::Stream => track.producer.write_frame(timestamp, payload),
-            DeliveryMode::Datagram => track.producer.append_datagram(timestamp, payload).map(drop),
+            DeliveryMode::Stream => {
+                if self.group_open.load(Ordering::Acquire) {
+                    return Err(Error::new(
+                        ErrorKind::InvalidState,
+                        "a group is open (moq_publisher_begin_group): append to it with moq_publish_object or end it first",
+                    ));
+                }
+                // What moq-net's `track::Producer::write_frame` does, through `&self`.
+                let payload = Bytes::copy_from_slice(data);
+                self.producer.append_group().and_then(|mut group| {
+                    group.write_frame(timestamp, payload)?;
+                    group.finish()
+                })
+            }
+            DeliveryMode::Datagram => {
+                let payload = Bytes::copy_from_slice(data);
+                self.lock().datagrams.append_datagram(timestamp, payload).map(drop)
+            }
         };
-        drop(track);
         written
             .map(|()| self.tally.sent(data.len()))
             .map_err(|err| error::from_moq(&err, self.context()))
@@ -220,16 +269,18 @@ impl Publisher {
     pub fn begin_group(&self) -> Result<u64> {
         self.require_stream("moq_publisher_begin_group")?;
         let mut track = self.lock();
-        Self::check_open(&track)?;
+        self.check_open()?;
         if let Some((group, _)) = track.open.take() {
             let _ = group.finish();
+            self.group_open.store(false, Ordering::Release);
         }
-        let group = track
+        let group = self
             .producer
             .append_group()
             .map_err(|err| error::from_moq(&err, self.context()))?;
         let id = group.sequence;
         track.open = Some((group, 0));
+        self.group_open.store(true, Ordering::Release);
         Ok(id)
     }
 
@@ -241,7 +292,7 @@ impl Publisher {
         crate::inject::check("publish");
         let payload = Bytes::copy_from_slice(data);
         let mut track = self.lock();
-        Self::check_open(&track)?;
+        self.check_open()?;
         let Some((group, count)) = track.open.as_mut() else {
             return Err(Error::new(
                 ErrorKind::InvalidState,
@@ -267,9 +318,12 @@ impl Publisher {
     /// Ends the open group.
     pub fn end_group(&self) -> Result<()> {
         let mut track = self.lock();
-        Self::check_open(&track)?;
+        self.check_open()?;
         match track.open.take() {
-            Some((group, _)) => group.finish().map_err(|err| error::from_moq(&err, self.context())),
+            Some((group, _)) => {
+                self.group_open.store(false, Ordering::Release);
+                group.finish().map_err(|err| error::from_moq(&err, self.context()))
+            }
             None => Err(Error::new(ErrorKind::InvalidState, "no group is open")),
         }
     }
@@ -295,26 +349,27 @@ impl Publisher {
     /// Ends the track after the last group: subscribers see its end. Idempotent.
     pub fn finish(&self) {
         let mut track = self.lock();
-        if track.closed.is_some() {
+        if self.closed.load(Ordering::Acquire) != OPEN {
             return;
         }
         if let Some((group, _)) = track.open.take() {
             let _ = group.finish();
+            self.group_open.store(false, Ordering::Release);
         }
-        let _ = track.producer.finish();
-        track.closed = Some("finished");
+        self.closed.store(FINISHED, Ordering::Release);
+        let _ = self.producer.finish();
     }
 
     /// Aborts the track with an application `code`: subscribers see an error carrying it.
     pub fn abort(&self, code: u16) -> Result<()> {
         let mut track = self.lock();
-        Self::check_open(&track)?;
+        self.check_open()?;
         if let Some((group, _)) = track.open.take() {
             let _ = group.abort(moq_net::Error::App(code));
+            self.group_open.store(false, Ordering::Release);
         }
-        track.closed = Some("aborted");
-        track
-            .producer
+        self.closed.store(ABORTED, Ordering::Release);
+        self.producer
             .clone()
             .abort(moq_net::Error::App(code))
             .map_err(|err| error::from_moq(&err, self.context()))
