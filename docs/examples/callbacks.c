@@ -37,13 +37,7 @@ static void on_object(void *user_data, const uint8_t *data, size_t len) {
 
 int main(void) {
     MoqRelay *relay = moq_relay_start("127.0.0.1:0");
-    MoqClientConfig config;
-    memset(&config, 0, sizeof config);
-    config.struct_size = sizeof config;
-    config.tls_fingerprint_sha256 = moq_relay_fingerprint(relay);
-    MoqClient *client = moq_client_create_ex(&config);
-    MoqResult r = moq_connect(client, moq_relay_url(relay), NULL, NULL);
-    moq_free_str(r.message);
+    MoqClient *client = example_connect(relay);
     MoqPublisher *pub = moq_create_publisher(client, "cb", "t");
 
     /* [lifetime] */

@@ -20,13 +20,8 @@ static void on_catalog(void *user_data, const MoqTrackInfo *tracks, size_t count
 
 int main(void) {
     MoqRelay *relay = moq_relay_start("127.0.0.1:0");
-    MoqClientConfig config;
-    memset(&config, 0, sizeof config);
-    config.struct_size = sizeof config;
-    config.tls_fingerprint_sha256 = moq_relay_fingerprint(relay);
-    MoqClient *client = moq_client_create_ex(&config);
-    MoqResult r = moq_connect(client, moq_relay_url(relay), NULL, NULL);
-    moq_free_str(r.message);
+    MoqClient *client = example_connect(relay);
+    MoqResult r;
 
     /* [publish] */
     MoqPublisher *catalog = moq_create_publisher(client, "show", "catalog.json");

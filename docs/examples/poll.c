@@ -8,10 +8,7 @@
 
 int main(void) {
     MoqRelay *relay = moq_relay_start("127.0.0.1:0");
-    MoqClientConfig config;
-    memset(&config, 0, sizeof config);
-    config.struct_size = sizeof config;
-    config.tls_fingerprint_sha256 = moq_relay_fingerprint(relay);
+    MoqClientConfig config = example_config(relay);
     config.poll_events = true; /* connection states as events too */
     MoqClient *client = moq_client_create_ex(&config);
     MoqResult r = moq_connect(client, moq_relay_url(relay), NULL, NULL);
