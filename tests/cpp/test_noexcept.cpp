@@ -3,6 +3,7 @@
 // embedded relay, error codes for bad input, a subscriber destroyed in its own callback.
 // Closing line: "N passed, M failed". Built and run by scripts/cpp-tests.sh.
 #include "moq_ffi.hpp"
+#include "check.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -15,16 +16,6 @@
 #error "build this test with -fno-exceptions"
 #endif
 
-static int passed = 0, failed = 0;
-#define CHECK(cond, what)                                                                            \
-    do {                                                                                             \
-        if (cond) {                                                                                  \
-            passed++;                                                                                \
-        } else {                                                                                     \
-            failed++;                                                                                \
-            std::fprintf(stderr, "FAIL %s:%d: %s: %s\n", __FILE__, __LINE__, #cond, std::string(what).c_str()); \
-        }                                                                                            \
-    } while (0)
 
 template <typename Pred> static bool wait_until(Pred pred, int ms) {
     for (int i = 0; i < ms / 5; i++) {

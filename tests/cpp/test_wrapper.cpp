@@ -6,6 +6,7 @@
 // their own callbacks (subscriber, client), 6 moves of live objects, 7 catalogs and announcements.
 // Closing line: "N passed, M failed". MOQ_TEST_TIME_SCALE stretches every wait (valgrind).
 #include "moq_ffi.hpp"
+#include "check.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -19,18 +20,6 @@
 #include <thread>
 #include <vector>
 
-static int passed = 0, failed = 0;
-
-#define CHECK(cond, what)                                                                  \
-    do {                                                                                   \
-        if (cond) {                                                                        \
-            passed++;                                                                      \
-        } else {                                                                           \
-            failed++;                                                                      \
-            std::fprintf(stderr, "FAIL %s:%d: %s: %s\n", __FILE__, __LINE__, #cond,        \
-                         std::string(what).c_str());                                       \
-        }                                                                                  \
-    } while (0)
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
