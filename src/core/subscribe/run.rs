@@ -241,9 +241,6 @@ const LATEST_WAIT: Duration = Duration::from_secs(1);
 /// How long a finished track's open groups may take to complete before ENDED is reported.
 const FINISH_DRAIN: Duration = Duration::from_secs(5);
 
-/// How often a finished track is checked for groups that arrived after its end was declared.
-const FINISH_POLL: Duration = Duration::from_millis(10);
-
 /// Delay between attempts to subscribe while the track is not (or no longer) there.
 const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(500);
 
@@ -388,42 +385,18 @@ impl Reader<'_> {
                         }
                     }
                     Ok(None) => {
-                        // The track is finished. moq-net reports that once the highest group
-                        // has arrived, and groups travel out of order (newest first under
-                        // load), so lower groups may still be on the way: keep collecting them
-                        // and deliver what the open groups hold until every group below the
-                        // declared end is delivered (bounded: a group that never comes does not
-                        // hold ENDED back).
-                        let end = track.finished().await.ok();
+                        // The track is finished; deliver what its open groups still hold
+                        // (bounded: a group that never completes does not hold ENDED back).
                         let drain = async {
-                            let mut poll = tokio::time::interval(FINISH_POLL);
-                            loop {
-                                let delivered_all = end.is_none_or(|end| self.reorder().position().0 >= end);
-                                if frames.is_empty() && delivered_all {
-                                    return None;
-                                }
-                                tokio::select! {
-                                    Some((group, index, read)) = frames.next(), if !frames.is_empty() => {
-                                        if let Some(group) = self.on_frame(group, index, read) {
-                                            frames.push(next_frame(group));
-                                        }
-                                    }
-                                    // A finished track's reader does not wait for arrivals:
-                                    // look for late groups now and then.
-                                    _ = poll.tick() => {
-                                        while let Ok(Ok(Some(group))) =
-                                            tokio::time::timeout(Duration::ZERO, track.recv_group()).await
-                                        {
-                                            if self.reorder().open(group.sequence) {
-                                                frames.push(next_frame(group));
-                                            }
-                                        }
-                                    }
+                            while let Some((group, index, read)) = frames.next().await {
+                                if let Some(group) = self.on_frame(group, index, read) {
+                                    frames.push(next_frame(group));
                                 }
                                 if let Some(outcome) = self.flush().await {
                                     return Some(outcome);
                                 }
                             }
+                            None
                         };
                         if let Ok(Some(outcome)) = tokio::time::timeout(FINISH_DRAIN, drain).await {
                             return outcome;
