@@ -2,7 +2,7 @@
 //! through the C API (the exported `moq_*` functions, C-ABI callbacks) and once through raw
 //! moq-net/moq-tokio doing the same work through the same kind of relay. The two run in the
 //! same process, interleaved run by run (C API, raw, C API, raw, ...), so their ratio is
-//! immune to machine noise.
+//! immune to machine noise. Each run starts its stack afresh and stops it afterwards.
 //!
 //! Cases: stream throughput with 1 KiB, 64 KiB and 1 MiB objects (every object verified:
 //! sequence number and checksum), 1 KiB datagrams (delivered fraction and rate), and one-way
@@ -143,24 +143,60 @@ fn sleep_until(deadline: Instant) {
     }
 }
 
-/// Runs `run` for each stack `reps` times, interleaved (A, B, A, B, ...), and returns the runs
-/// per stack in the order of `stacks`.
+/// One of the stacks a case compares. Every run starts its stack afresh (relay and clients,
+/// in this process) and stops it afterwards, so no run inherits the caches, retained groups or
+/// memory of an earlier one: without that the process held ~15 GiB by the end of the 1 MiB
+/// case (every publisher keeps 30 s of groups) and later runs measured the allocator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Capi,
+    Raw,
+    /// Raw plus a thread hop to one callback thread (std `mpsc`): separates what the C API's
+    /// callback thread costs from the rest of the library.
+    RawHop,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Capi => "capi",
+            Kind::Raw => "raw",
+            Kind::RawHop => "rawhop",
+        }
+    }
+
+    fn start(self) -> Result<Box<dyn Stack>, String> {
+        let namespace = format!("bench/{}", self.label());
+        Ok(match self {
+            Kind::Capi => Box::new(CapiStack::start(&namespace)?),
+            Kind::Raw => Box::new(RawStack::start(&namespace)?),
+            Kind::RawHop => Box::new(RawStack::start_with_hop(&namespace)?),
+        })
+    }
+}
+
+fn labels(kinds: &[Kind]) -> Vec<&'static str> {
+    kinds.iter().map(|kind| kind.label()).collect()
+}
+
+/// Runs `run` on a fresh stack of each kind `reps` times, interleaved (A, B, A, B, ...), and
+/// returns the runs per kind in the order of `kinds`.
 fn interleaved(
-    stacks: &[&dyn Stack],
+    kinds: &[Kind],
     case: &str,
     reps: usize,
     mut run: impl FnMut(&dyn Stack, &str) -> Result<Run, String>,
 ) -> Vec<Vec<Run>> {
-    let mut runs: Vec<Vec<Run>> = stacks.iter().map(|_| Vec::new()).collect();
+    let mut runs: Vec<Vec<Run>> = kinds.iter().map(|_| Vec::new()).collect();
     for rep in 0..reps {
-        for (index, stack) in stacks.iter().enumerate() {
+        for (index, kind) in kinds.iter().enumerate() {
             let track = format!("{case}-{rep}");
-            match run(*stack, &track) {
+            match kind.start().and_then(|stack| run(stack.as_ref(), &track)) {
                 Ok(result) => {
-                    log_run(stack.label(), case, rep, &result);
+                    log_run(kind.label(), case, rep, &result);
                     runs[index].push(result);
                 }
-                Err(err) => println!("  {case} #{rep} {:<4} FAILED: {err}", stack.label()),
+                Err(err) => println!("  {case} #{rep} {:<4} FAILED: {err}", kind.label()),
             }
         }
     }
@@ -218,8 +254,8 @@ fn per_stack(runs: &[Vec<Run>], metric: impl Fn(&Run) -> f64) -> Vec<f64> {
     runs.iter().map(|runs| medians(runs, &metric)).collect()
 }
 
-fn stream_cases(report: &mut Report, stacks: &[&dyn Stack], reps: usize) {
-    let labels: Vec<&str> = stacks.iter().map(|stack| stack.label()).collect();
+fn stream_cases(report: &mut Report, kinds: &[Kind], reps: usize) {
+    let labels = labels(kinds);
     let scale = common::pick(1, 4);
     let cases = [
         StreamCase {
@@ -243,7 +279,7 @@ fn stream_cases(report: &mut Report, stacks: &[&dyn Stack], reps: usize) {
             "{} ({} objects of {} B, one per group):",
             case.name, case.count, case.size
         );
-        let runs = interleaved(stacks, case.name, reps, |stack, track| {
+        let runs = interleaved(kinds, case.name, reps, |stack, track| {
             stream_run(stack, track, case.size, case.count)
         });
         let metric = |what: &str| format!("e2e.{}.{what}", case.name);
@@ -276,11 +312,11 @@ fn stream_cases(report: &mut Report, stacks: &[&dyn Stack], reps: usize) {
     }
 }
 
-fn datagram_case(report: &mut Report, stacks: &[&dyn Stack], reps: usize) {
-    let labels: Vec<&str> = stacks.iter().map(|stack| stack.label()).collect();
+fn datagram_case(report: &mut Report, kinds: &[Kind], reps: usize) {
+    let labels = labels(kinds);
     let (count, per_ms) = (common::pick(20_000, 5_000), 20);
     println!("datagram_1k ({count} datagrams of 1024 B, offered at {per_ms}/ms):");
-    let runs = interleaved(stacks, "datagram_1k", reps, |stack, track| {
+    let runs = interleaved(kinds, "datagram_1k", reps, |stack, track| {
         datagram_run(stack, track, 1024, count, per_ms)
     });
     let delivered = per_stack(&runs, Run::delivered_fraction);
@@ -298,12 +334,12 @@ fn datagram_case(report: &mut Report, stacks: &[&dyn Stack], reps: usize) {
     add(report, &labels, "e2e.datagram_1k.objects_per_s", "obj/s", &rate, &note);
 }
 
-fn latency_case(report: &mut Report, stacks: &[&dyn Stack], reps: usize) {
-    let labels: Vec<&str> = stacks.iter().map(|stack| stack.label()).collect();
+fn latency_case(report: &mut Report, kinds: &[Kind], reps: usize) {
+    let labels = labels(kinds);
     let seconds = common::pick(10, 3);
     let count = seconds * 1000;
     println!("latency_1k_1khz ({count} objects of 1024 B at 1 kHz = {seconds} s per run):");
-    let runs = interleaved(stacks, "latency_1k", reps, |stack, track| {
+    let runs = interleaved(kinds, "latency_1k", reps, |stack, track| {
         paced_run(stack, track, 1024, count, 1000)
     });
     let latency = |run: &Run| Latency::of(&run.summary.latencies_ns);
@@ -331,17 +367,21 @@ fn latency_case(report: &mut Report, stacks: &[&dyn Stack], reps: usize) {
     );
 }
 
-/// `MOQ_BENCH_PROFILE=<capi|raw>,<size>,<count>`: one stream run through one stack and
+/// `MOQ_BENCH_PROFILE=<capi|raw|rawhop>,<size>,<count>`: one stream run through one stack and
 /// nothing else, to profile that path alone (`valgrind --tool=callgrind`, `perf record`).
 fn profile(spec: &str) {
     let mut parts = spec.split(',');
     let stack = parts.next().unwrap_or("capi");
     let size = parts.next().and_then(|v| v.parse().ok()).unwrap_or(1024);
     let count = parts.next().and_then(|v| v.parse().ok()).unwrap_or(1000);
-    let stack: Box<dyn Stack> = match stack {
-        "raw" => Box::new(RawStack::start("bench/raw").unwrap_or_else(|err| panic!("raw stack: {err}"))),
-        _ => Box::new(CapiStack::start("bench/capi").unwrap_or_else(|err| panic!("C API stack: {err}"))),
+    let kind = match stack {
+        "raw" => Kind::Raw,
+        "rawhop" => Kind::RawHop,
+        _ => Kind::Capi,
     };
+    let stack = kind
+        .start()
+        .unwrap_or_else(|err| panic!("{} stack: {err}", kind.label()));
     match stream_run(stack.as_ref(), "profile", size, count) {
         Ok(run) => log_run(stack.label(), "profile", 0, &run),
         Err(err) => println!("profile run failed: {err}"),
@@ -354,29 +394,24 @@ fn main() {
     }
     println!("{}", common::machine_line());
     let started = Instant::now();
-    let capi = CapiStack::start("bench/capi").unwrap_or_else(|err| panic!("C API stack: {err}"));
-    let raw = RawStack::start("bench/raw").unwrap_or_else(|err| panic!("raw stack: {err}"));
-    // `rawhop` is raw plus a thread hop to one callback thread (std `mpsc`), which separates
-    // what the C API's callback thread costs from the rest of the library. It runs in the
-    // latency case (`<metric>_vs_rawhop`), and in every case with `MOQ_BENCH_HOP=1`.
-    let hop = RawStack::start_with_hop("bench/rawhop").unwrap_or_else(|err| panic!("rawhop stack: {err}"));
-    let mut stacks: Vec<&dyn Stack> = vec![&capi, &raw];
+    let mut kinds = vec![Kind::Capi, Kind::Raw];
+    // `rawhop` runs in the latency case (`<metric>_vs_rawhop`), and in every case with
+    // `MOQ_BENCH_HOP=1`.
     if std::env::var("MOQ_BENCH_HOP").is_ok_and(|value| value == "1") {
-        stacks.push(&hop);
+        kinds.push(Kind::RawHop);
     }
-    let with_hop: Vec<&dyn Stack> = vec![&capi, &raw, &hop];
-    for &stack in &with_hop {
-        println!(
-            "{} protocol (publisher / subscriber): {}",
-            stack.label(),
-            stack.protocol()
-        );
+    let with_hop = [Kind::Capi, Kind::Raw, Kind::RawHop];
+    for kind in with_hop {
+        let protocol = kind
+            .start()
+            .map_or_else(|err| format!("FAILED: {err}"), |stack| stack.protocol());
+        println!("{} protocol (publisher / subscriber): {protocol}", kind.label());
     }
     let reps = common::pick(7, 2);
     let mut report = Report::new("e2e: publisher -> embedded relay -> subscriber (loopback)");
-    stream_cases(&mut report, &stacks, reps);
-    datagram_case(&mut report, &stacks, reps);
-    latency_case(&mut report, &with_hop, common::pick(3, 1));
+    stream_cases(&mut report, &kinds, reps);
+    datagram_case(&mut report, &kinds, reps);
+    latency_case(&mut report, &with_hop, common::pick(5, 1));
     report.value(
         "e2e.run_seconds",
         "s",
@@ -384,9 +419,4 @@ fn main() {
         "wall time of this benchmark",
     );
     report.print();
-    drop(stacks);
-    drop(with_hop);
-    drop(hop);
-    drop(raw);
-    drop(capi);
 }
