@@ -65,9 +65,11 @@ if [ "$profile" = 1 ]; then
     exe=$calls_exe
     MOQ_BENCH_PROFILE=20000 valgrind --tool=callgrind --callgrind-out-file="$logs/calls.callgrind" \
       "$exe" >/dev/null 2>"$logs/calls.valgrind.txt"
+    # awk reads to the end (no `exit`): under pipefail an early exit SIGPIPEs
+    # callgrind_annotate, and `set -e` then ended the script here.
     per_call() {
       callgrind_annotate --inclusive=yes --threshold=100 "$logs/calls.callgrind" 2>/dev/null |
-        awk -v f=":$1 [" 'index($0, f) {gsub(",", "", $1); printf "%.0f", $1 / 20000; exit}'
+        awk -v f=":$1 [" '!done && index($0, f) {gsub(",", "", $1); printf "%.0f", $1 / 20000; done = 1}'
     }
     {
       c=$(per_call calls::capi_publish)
