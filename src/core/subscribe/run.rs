@@ -134,18 +134,25 @@ impl Target {
             // Objects published after the subscription is live start after the newest
             // sequence the relay knew of when it confirmed the subscription.
             let mut latest = groups.latest().max(replayed);
-            if latest.is_none() && matches!(options.start, Start::GroupsBack(_)) {
+            let wait = match options.start {
                 // Counting back needs the newest group; it arrives shortly after the
                 // subscription is confirmed when the track has any.
-                let deadline = tokio::time::Instant::now() + LATEST_WAIT;
-                while latest.is_none() && tokio::time::Instant::now() < deadline {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    latest = groups.latest();
-                }
+                Start::GroupsBack(_) => LATEST_WAIT,
+                // LATEST could otherwise adopt an older group that happens to arrive first;
+                // the wait is short because an empty track delays SUBSCRIBED by all of it.
+                Start::Latest => LATEST_WAIT_FOR_LATEST,
+                _ => Duration::ZERO,
+            };
+            let deadline = tokio::time::Instant::now() + wait;
+            while latest.is_none() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                latest = groups.latest();
             }
+            // LATEST resolved by the wait: start at that group with the normal budget.
+            let latest_found = latest_first && latest.is_some();
             let next = latest.map_or(0, |latest| latest + 1);
             let wanted = start_floor(options.start, resume, latest);
-            if wanted.is_some() && wanted != floor && !latest_first {
+            if wanted.is_some() && wanted != floor && (!latest_first || latest_found) {
                 floor = wanted;
                 subscription = subscription.with_start(floor.flatten().map(moq_net::track::Position::group));
                 for reader in [&mut groups, &mut datagrams] {
@@ -166,7 +173,7 @@ impl Target {
             reorder.max_latency = options.max_latency;
             let priority = groups.info().priority;
             Ok(Live {
-                widen: latest_first.then_some(subscription),
+                widen: (latest_first && !latest_found).then_some(subscription),
                 groups,
                 datagrams,
                 reorder,
@@ -237,6 +244,10 @@ enum Outcome {
 
 /// How long a subscription starting N groups back waits to learn the newest group.
 const LATEST_WAIT: Duration = Duration::from_secs(1);
+/// How long a LATEST subscription waits for the newest group before adopting the first group
+/// that arrives (`tests/object_model.rs::start_positions_reach_back` once got all ten cached
+/// groups from the first one on).
+const LATEST_WAIT_FOR_LATEST: Duration = Duration::from_millis(250);
 
 /// How long a finished track's open groups may take to complete before ENDED is reported.
 const FINISH_DRAIN: Duration = Duration::from_secs(5);
