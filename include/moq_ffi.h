@@ -822,6 +822,8 @@ typedef struct {
 
 /**
  * The newest group the relay still holds (e.g. the current keyframe or game state), then on.
+ * SUBSCRIBED follows once the subscription knows that group, at most 250 ms after the relay
+ * confirmed it; on a track without groups yet, the first group to arrive is the start.
  */
 #define MOQ_START_LATEST_GROUP 1
 

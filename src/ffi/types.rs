@@ -261,6 +261,8 @@ pub type MoqStartPosition = u32;
 /// before, may arrive too.
 pub const MOQ_START_NEXT_GROUP: MoqStartPosition = 0;
 /// The newest group the relay still holds (e.g. the current keyframe or game state), then on.
+/// SUBSCRIBED follows once the subscription knows that group, at most 250 ms after the relay
+/// confirmed it; on a track without groups yet, the first group to arrive is the start.
 pub const MOQ_START_LATEST_GROUP: MoqStartPosition = 1;
 /// The group `MoqSubscribeOptions.start_group` (if the relay or publisher still holds it), then on.
 pub const MOQ_START_ABSOLUTE_GROUP: MoqStartPosition = 2;
