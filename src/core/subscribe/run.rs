@@ -29,7 +29,7 @@ pub(crate) struct Live {
     groups: moq_net::track::Subscriber,
     datagrams: moq_net::track::Subscriber,
     reorder: Reorder,
-    /// The subscription to switch the group cursor to once its first group arrived.
+    /// The subscription to switch both cursors to once the first group arrived.
     widen: Option<moq_net::track::Subscription>,
     /// Whether this session carries publisher timestamps.
     timestamps: bool,
@@ -117,18 +117,21 @@ impl Target {
             }
             let context = format!("subscribing to track \"{track}\" in namespace \"{namespace}\"");
             // LATEST where the newest group is not known yet: ask for fresh groups only (the
-            // newest one), then widen to the normal budget once it arrived.
+            // newest one), then widen to the normal budget once it arrived. Both cursors ask
+            // narrowly: the relay serves their union, and a wide datagram cursor would bring
+            // the cached groups in any order, so the newest known while waiting could be an
+            // old one (`start_positions_reach_back` once started 7 groups back).
             let latest_first = options.start == Start::Latest && consumer.latest().is_none();
             let first = match latest_first {
                 true => subscription.clone().with_max_age(Duration::ZERO),
                 false => subscription.clone(),
             };
             let mut groups = consumer
-                .subscribe(first)
+                .subscribe(first.clone())
                 .await
                 .map_err(|err| error::from_moq(&err, &context))?;
             let mut datagrams = consumer
-                .subscribe(subscription.clone())
+                .subscribe(first)
                 .await
                 .map_err(|err| error::from_moq(&err, &context))?;
             // Datagrams already cached were published before the subscription went live: the
@@ -322,6 +325,7 @@ pub(crate) async fn run(subscriber: Weak<Subscriber>, target: Target, first: Opt
             subscriber: &subscriber,
             reorder: Mutex::new(reorder),
             datagram_seen: Notify::new(),
+            first_group: Notify::new(),
             window: &window,
             timestamps: current.timestamps,
             priority: current.priority,
@@ -332,8 +336,8 @@ pub(crate) async fn run(subscriber: Weak<Subscriber>, target: Target, first: Opt
             priority: target.options.priority,
         };
         let outcome = tokio::select! {
-            outcome = reader.read_groups(current.groups, current.widen, repairer) => outcome,
-            outcome = reader.read_datagrams(current.datagrams) => outcome,
+            outcome = reader.read_groups(current.groups, current.widen.clone(), repairer) => outcome,
+            outcome = reader.read_datagrams(current.datagrams, current.widen) => outcome,
         };
         resume_at = Some(reader.reorder.lock().unwrap_or_else(PoisonError::into_inner).position());
         match outcome {
@@ -364,6 +368,8 @@ struct Reader<'a> {
     subscriber: &'a Weak<Subscriber>,
     reorder: Mutex<Reorder>,
     datagram_seen: Notify,
+    /// The group reader widened its cursor: the datagram reader widens its own.
+    first_group: Notify,
     window: &'a Arc<Semaphore>,
     timestamps: bool,
     priority: u8,
@@ -409,6 +415,7 @@ impl Reader<'_> {
                             if let Err(err) = track.update(subscription) {
                                 tracing::debug!("widening the subscription: {err}");
                             }
+                            self.first_group.notify_one();
                         }
                     }
                     Ok(None) => {
@@ -540,8 +547,24 @@ impl Reader<'_> {
 
     /// Reads datagrams (best-effort: dropped while the callbacks are a window behind). Never
     /// ends on its own: the group reader reports how the track ended.
-    async fn read_datagrams(&self, mut track: moq_net::track::Subscriber) -> Outcome {
-        while let Ok(Some(datagram)) = track.recv_datagram().await {
+    async fn read_datagrams(
+        &self,
+        mut track: moq_net::track::Subscriber,
+        mut widen: Option<moq_net::track::Subscription>,
+    ) -> Outcome {
+        loop {
+            let received = tokio::select! {
+                received = track.recv_datagram() => received,
+                _ = self.first_group.notified(), if widen.is_some() => {
+                    if let Some(subscription) = widen.take() {
+                        if let Err(err) = track.update(subscription) {
+                            tracing::debug!("widening the datagram subscription: {err}");
+                        }
+                    }
+                    continue;
+                }
+            };
+            let Ok(Some(datagram)) = received else { break };
             let current = self.reorder().datagram(datagram.sequence);
             self.datagram_seen.notify_one();
             if !current {
