@@ -16,6 +16,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "moq_ffi.h"
+#include "names.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -59,27 +60,6 @@ static void check_at(int ok, const char *file, int line, const char *expr, const
 
 /* CHECK(cond, printf-style context...) */
 #define CHECK(cond, ...) check_at(!!(cond), __FILE__, __LINE__, #cond, __VA_ARGS__)
-
-static const char *code_name(MoqResultCode code) {
-    switch (code) {
-    case MOQ_OK: return "MOQ_OK";
-    case MOQ_ERROR_INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case MOQ_ERROR_CONNECTION_FAILED: return "CONNECTION_FAILED";
-    case MOQ_ERROR_NOT_CONNECTED: return "NOT_CONNECTED";
-    case MOQ_ERROR_TIMEOUT: return "TIMEOUT";
-    case MOQ_ERROR_INTERNAL: return "INTERNAL";
-    case MOQ_ERROR_UNSUPPORTED: return "UNSUPPORTED";
-    case MOQ_ERROR_BUFFER_TOO_SMALL: return "BUFFER_TOO_SMALL";
-    case MOQ_ERROR_INVALID_HANDLE: return "INVALID_HANDLE";
-    case MOQ_ERROR_PANIC: return "PANIC";
-    case MOQ_ERROR_REFUSED: return "REFUSED";
-    case MOQ_ERROR_NOT_FOUND: return "NOT_FOUND";
-    case MOQ_ERROR_CLOSED: return "CLOSED";
-    case MOQ_ERROR_INVALID_STATE: return "INVALID_STATE";
-    case MOQ_ERROR_WOULD_BLOCK: return "WOULD_BLOCK";
-    }
-    return "(unknown code)";
-}
 
 static const char *safe(const char *s) { return s ? s : "(null)"; }
 
