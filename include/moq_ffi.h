@@ -789,10 +789,6 @@ typedef struct {
 
 /**
  * Reliable and ordered: every object reaches every live subscriber exactly once, in order.
- * A group a relay loses on the way (e.g. a cluster relay switching its upstream route
- * mid-stream) is fetched again from the relay (moq-lite-05+, moq-transport), one second after
- * a later group arrived; what the relay can no longer serve is skipped and counted in
- * `objects_dropped_too_late`.
  */
 #define MOQ_DELIVERY_STREAM 1
 

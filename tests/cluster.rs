@@ -25,7 +25,39 @@ fn cluster() -> (ExternalRelay, ExternalRelay) {
     };
     let a = ExternalRelay::start_on(port_a, node(1, port_b));
     let b = ExternalRelay::start_on(port_b, node(2, port_a));
+    // Node A's first dial finds B not yet up and lands about a second later. Until both links
+    // are up a node may switch its upstream route, and moq-relay 0.17.10 cancels the groups in
+    // flight on the old route (a burst then loses them; see the README, Scaling out).
+    for node in [&a, &b] {
+        assert!(
+            wait_until(Duration::from_secs(15), || dialed_its_peer(node)),
+            "a cluster link never came up; log:\n{}",
+            node.log_tail(20)
+        );
+    }
     (a, b)
+}
+
+/// Whether the node's own dial to its peer connected (its log, colours stripped).
+fn dialed_its_peer(node: &ExternalRelay) -> bool {
+    let log = std::fs::read_to_string(&node.log).unwrap_or_default();
+    let mut plain = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // An SGR escape: ESC '[' ... 'm'.
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+        .lines()
+        .any(|line| line.contains("moq_tokio::connection") && line.contains(" connected peer="))
 }
 
 fn client_of(relay: &ExternalRelay, reconnect: bool) -> *mut MoqClient {

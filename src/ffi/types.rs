@@ -78,10 +78,6 @@ pub type MoqDeliveryMode = u32;
 /// Lossy, latest-value: one QUIC datagram per object, at most `MOQ_MAX_DATAGRAM_SIZE` bytes.
 pub const MOQ_DELIVERY_DATAGRAM: MoqDeliveryMode = 0;
 /// Reliable and ordered: every object reaches every live subscriber exactly once, in order.
-/// A group a relay loses on the way (e.g. a cluster relay switching its upstream route
-/// mid-stream) is fetched again from the relay (moq-lite-05+, moq-transport), one second after
-/// a later group arrived; what the relay can no longer serve is skipped and counted in
-/// `objects_dropped_too_late`.
 pub const MOQ_DELIVERY_STREAM: MoqDeliveryMode = 1;
 
 /// Longest namespace or track name, in bytes (UTF-8, no control characters, not empty; a

@@ -8,8 +8,6 @@ use crate::core::client::Client;
 use crate::core::events::{ObjectInfo, StatusReport, SubscriptionStatus};
 use crate::core::publish::{carries_timestamps, version_at_least, DeliveryMode};
 use crate::error::{self, Error, ErrorKind, Result};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -157,41 +155,6 @@ async fn read(subscriber: &Weak<Subscriber>, target: &Target, group: u64, timest
             return Err(Error::new(ErrorKind::Closed, "unsubscribed"));
         }
         count += 1;
-    }
-}
-
-/// A fetch of a group a subscription lost: the sequence, and the group or why it cannot be had.
-pub(crate) type RepairFetch = Pin<Box<dyn Future<Output = (u64, Result<moq_net::group::Consumer>)> + Send>>;
-
-/// How many lost groups one subscription fetches at a time.
-pub(crate) const MAX_REPAIRS: usize = 8;
-
-/// Fetches the groups a subscription's reorder asks to repair, from the subscribed track.
-pub(crate) struct Repairer {
-    pub track: moq_net::track::Consumer,
-    /// Bounds each fetch (the client's timeout).
-    pub timeout: Duration,
-    pub priority: u8,
-}
-
-impl Repairer {
-    pub fn fetch(&self, sequence: u64) -> RepairFetch {
-        tracing::debug!(sequence, "fetching a lost group");
-        let options = moq_net::group::Fetch::default().with_priority(self.priority);
-        let fetching = self.track.fetch_group(sequence, options);
-        let timeout = self.timeout;
-        Box::pin(async move {
-            let context = || format!("fetching lost group {sequence}");
-            let fetched = match tokio::time::timeout(timeout, fetching).await {
-                Ok(Ok(group)) => Ok(group),
-                Ok(Err(err)) => Err(error::from_moq(&err, context())),
-                Err(_) => Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!("{}: no answer within {} ms", context(), timeout.as_millis()),
-                )),
-            };
-            (sequence, fetched)
-        })
     }
 }
 

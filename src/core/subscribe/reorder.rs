@@ -1,16 +1,9 @@
-//! Puts groups back in sequence order, and says which missing groups to fetch.
+//! Puts groups back in sequence order.
 //!
 //! Groups travel on their own QUIC streams, so they can arrive out of order. Completed groups
 //! wait here until every lower sequence has been delivered, was a datagram (datagrams share the
 //! sequence space), or stayed missing for the gap timeout (a lost datagram, a group the
 //! publisher no longer has, or one older than the subscriber's latency bound).
-//!
-//! A group can also be lost on the way: a relay that switches its upstream route (a cluster
-//! peer connecting, a reconnect upstream) cancels the groups in flight on the old route and
-//! starts the new one after them. Where the protocol can fetch, such groups are repaired: a
-//! missing sequence below a group that arrived [`REPAIR_AFTER`] ago, or a group whose stream
-//! ended with an error, is fetched once from the relay (which still holds it, or asks the
-//! publisher); what the relay cannot serve is skipped at once instead of after the gap timeout.
 
 use crate::core::publish::RETENTION;
 use bytes::Bytes;
@@ -36,44 +29,12 @@ pub(crate) const GAP_TIMEOUT: Duration = RETENTION;
 /// where the track stood (on moq-lite-01..05 the relay's subscription to the publisher starts at
 /// the publisher's newest group, so the groups before it never come).
 pub(crate) const SHORT_GAP_TIMEOUT: Duration = Duration::from_millis(500);
-/// How long a later group must have been here before a missing lower one is fetched: longer
-/// than a burst's newest-first reordering usually delays an older group, far shorter than
-/// [`GAP_TIMEOUT`].
-pub(crate) const REPAIR_AFTER: Duration = Duration::from_secs(1);
-/// How far past the cursor missing sequences are looked for, per scan.
-const REPAIR_SCAN: u64 = 1024;
-/// How often the waiting groups are scanned for lost ones, unless a repair just ended or a
-/// group broke (a scan on every object would cost more than the burst it looks at).
-const REPAIR_SCAN_EVERY: Duration = Duration::from_millis(100);
-/// How many repaired sequences are remembered, so their second copy is ignored quietly.
-const REPAIRED_MEMORY: usize = 4096;
 
 /// A group being received: the objects not yet delivered, and whether it is complete.
+#[derive(Default)]
 struct Pending {
     objects: Vec<Object>,
     complete: bool,
-    /// The index the next new object has; lower ones are copies (a repair and the
-    /// subscription can both carry the group).
-    received: u64,
-    /// Streams reading the group now (the subscription's, a repair's).
-    readers: u32,
-    /// Every reader ended with an error before the group completed: waiting for a repair.
-    broken: bool,
-    /// When the group first arrived.
-    opened: Instant,
-}
-
-impl Pending {
-    fn new(opened: Instant) -> Self {
-        Self {
-            objects: Vec::new(),
-            complete: false,
-            received: 0,
-            readers: 0,
-            broken: false,
-            opened,
-        }
-    }
 }
 
 pub(crate) struct Reorder {
@@ -97,18 +58,6 @@ pub(crate) struct Reorder {
     pub adopt_first: bool,
     /// Objects dropped as too late since the last [`Reorder::take_late`].
     late: u64,
-    /// Whether lost groups may be fetched (the session's protocol can fetch).
-    pub repair: bool,
-    /// Sequences fetched (or being fetched): each is fetched once.
-    repaired: BTreeSet<u64>,
-    /// Sequences the relay could not serve: skipped when the cursor reaches them.
-    gone: BTreeSet<u64>,
-    /// When a later group becomes old enough to make a missing sequence worth fetching.
-    repair_wake: Option<Instant>,
-    /// No scan before this, unless `rescan`.
-    scan_after: Option<Instant>,
-    /// Scan at the next call: a group broke, or a repair ended.
-    rescan: bool,
 }
 
 impl Reorder {
@@ -125,12 +74,6 @@ impl Reorder {
             max_latency: None,
             adopt_first: false,
             late: 0,
-            repair: false,
-            repaired: BTreeSet::new(),
-            gone: BTreeSet::new(),
-            repair_wake: None,
-            scan_after: None,
-            rescan: false,
         }
     }
 
@@ -144,29 +87,21 @@ impl Reorder {
         sequence >= self.start
     }
 
-    /// Starts receiving group `sequence` on one more stream; false when it is not wanted: late
-    /// (below the cursor), replayed from before the subscription, or a repaired group's copy.
+    /// Starts receiving group `sequence`; false when it is not wanted: late (below the cursor,
+    /// counted when its objects arrive) or replayed from before the subscription (ignored).
     pub fn open(&mut self, sequence: u64) -> bool {
-        self.open_at(sequence, Instant::now())
-    }
-
-    pub fn open_at(&mut self, sequence: u64, now: Instant) -> bool {
         if std::mem::take(&mut self.adopt_first) {
             self.start = sequence;
             self.next = sequence;
             self.latest_known = Some(sequence);
         }
         if sequence >= self.next {
-            self.gone.remove(&sequence);
-            self.rescan |= self.repaired.contains(&sequence);
-            let pending = self.pending.entry(sequence).or_insert_with(|| Pending::new(now));
-            pending.readers += 1;
-            pending.broken = false;
+            self.pending.entry(sequence).or_default();
             true
         } else {
             if sequence < self.start {
                 tracing::debug!(sequence, start = self.start, "replayed group ignored");
-            } else if !self.repaired.contains(&sequence) {
+            } else {
                 tracing::debug!(sequence, next = self.next, "late group dropped");
             }
             false
@@ -179,15 +114,9 @@ impl Reorder {
             return; // Delivered before a resume.
         }
         match self.pending.get_mut(&object.group) {
-            // A copy (lower index) or a complete group's: already have it.
-            Some(pending) if !pending.complete && object.index >= pending.received => {
-                pending.received = object.index + 1;
-                pending.objects.push(object);
-            }
-            Some(_) => {}
-            None if self.repaired.contains(&object.group) => {}
-            None if object.group >= self.start => self.late += 1,
-            None => {}
+            Some(pending) if !pending.complete => pending.objects.push(object),
+            _ if object.group >= self.start => self.late += 1,
+            _ => {}
         }
     }
 
@@ -196,93 +125,6 @@ impl Reorder {
         if let Some(pending) = self.pending.get_mut(&sequence) {
             pending.complete = true;
         }
-    }
-
-    /// One stream of group `sequence` ended with an error. Once no stream reads it any more,
-    /// the group waits for a repair, or (repair impossible or tried) counts as complete.
-    pub fn failed(&mut self, sequence: u64) {
-        let repairable = self.repair && !self.repaired.contains(&sequence);
-        if let Some(pending) = self.pending.get_mut(&sequence) {
-            pending.readers = pending.readers.saturating_sub(1);
-            if pending.readers == 0 && !pending.complete {
-                match repairable {
-                    true => {
-                        pending.broken = true;
-                        self.rescan = true;
-                    }
-                    false => pending.complete = true,
-                }
-            }
-        }
-    }
-
-    /// The relay could not serve the repair of `sequence`: skip it (or end the broken group
-    /// with what it has) instead of waiting out the gap timeout.
-    pub fn unrepairable(&mut self, sequence: u64) {
-        self.rescan = true;
-        match self.pending.get_mut(&sequence) {
-            Some(pending) if pending.readers == 0 => pending.complete = true,
-            Some(_) => {}
-            None if sequence >= self.next => {
-                self.gone.insert(sequence);
-            }
-            None => {}
-        }
-    }
-
-    /// The sequences to fetch now, at most `room`, each once: broken groups, and missing
-    /// sequences below a group that has waited [`REPAIR_AFTER`]. Also sets when to look again
-    /// (never in the past, so the reader does not spin).
-    pub fn repairs(&mut self, now: Instant, room: usize) -> Vec<u64> {
-        let mut due = Vec::new();
-        let resting = self.scan_after.is_some_and(|after| now < after) && !self.rescan;
-        if !self.repair || room == 0 || self.pending.is_empty() || resting {
-            if self.repair_wake.is_some_and(|wake| wake <= now) || self.pending.is_empty() {
-                self.repair_wake = None;
-            }
-            // Delivery is stuck and a group came in since the last scan: look again soon.
-            if resting && self.repair_wake.is_none() && self.gap_since.is_some() {
-                self.repair_wake = self.scan_after;
-            }
-            return due;
-        }
-        self.rescan = false;
-        let scan_after = now + REPAIR_SCAN_EVERY;
-        self.scan_after = Some(scan_after);
-        self.repair_wake = None;
-        let horizon = self.next.saturating_add(REPAIR_SCAN);
-        let broken = self.pending.range(..horizon).filter(|(_, p)| p.broken).map(|(s, _)| *s);
-        due.extend(broken.filter(|s| !self.repaired.contains(s)).take(room));
-        // Gaps: not on a track with datagrams (a lost datagram cannot be fetched) nor before
-        // the start is known (the groups before the first one were never asked for).
-        let start_unknown = self.latest_known.is_none() && self.next == self.start;
-        if !self.mixed && !start_unknown {
-            // Missing sequences below the highest group that has waited long enough.
-            let mut overdue_below = None;
-            for (&sequence, pending) in self.pending.range(..horizon) {
-                let ripe = pending.opened + REPAIR_AFTER;
-                if ripe <= now {
-                    overdue_below = Some(sequence);
-                } else if self.repair_wake.is_none_or(|wake| ripe < wake) {
-                    self.repair_wake = Some(ripe.max(scan_after));
-                }
-            }
-            if let Some(limit) = overdue_below {
-                let missing = (self.next..limit).filter(|s| {
-                    !self.pending.contains_key(s)
-                        && !self.datagrams.contains(s)
-                        && !self.gone.contains(s)
-                        && !self.repaired.contains(s)
-                });
-                let left = room.saturating_sub(due.len());
-                due.extend(missing.take(left));
-            }
-        }
-        self.repaired.extend(due.iter().copied());
-        while self.repaired.len() > REPAIRED_MEMORY {
-            self.repaired.pop_first();
-        }
-        due
     }
 
     /// Adds a whole group at once.
@@ -332,12 +174,6 @@ impl Reorder {
                 self.advance();
                 continue;
             }
-            if self.gone.remove(&self.next) {
-                tracing::debug!(group = self.next, "skipping a group the relay no longer has");
-                self.late += 1;
-                self.advance();
-                continue;
-            }
             // A gap: wait for it, unless it has been missing too long.
             let Some(&lowest) = self.pending.keys().next() else {
                 break;
@@ -369,7 +205,6 @@ impl Reorder {
         self.next_index = 0;
         self.gap_since = None;
         self.datagrams.retain(|s| *s >= sequence);
-        self.gone.retain(|s| *s >= sequence);
     }
 
     /// Starts the gap clock if needed; whether the gap has lasted its timeout.
@@ -393,16 +228,170 @@ impl Reorder {
         self.max_latency.map_or(timeout, |bound| bound.min(timeout))
     }
 
-    /// When to look at the gaps again: the current gap's timeout, or the moment a missing
-    /// sequence becomes worth fetching, whichever comes first.
+    /// When the current gap times out, if there is one.
     pub fn deadline(&self) -> Option<Instant> {
-        let gap = self.gap_since.map(|since| since + self.gap_timeout());
-        match (gap, self.repair_wake) {
-            (Some(gap), Some(wake)) => Some(gap.min(wake)),
-            (gap, wake) => gap.or(wake),
-        }
+        self.gap_since.map(|since| since + self.gap_timeout())
     }
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::*;
+
+    fn object(group: u64, byte: u8) -> Object {
+        Object {
+            group,
+            index: 0,
+            timestamp_us: 0,
+            payload: Bytes::from(vec![byte]),
+            arrived: Instant::now(),
+        }
+    }
+
+    fn bytes(reorder: &mut Reorder, now: Instant) -> Vec<u8> {
+        reorder.ready(now).iter().map(|o| o.payload[0]).collect()
+    }
+
+    #[test]
+    fn window_cost_counts_objects_and_bytes() {
+        use crate::core::subscribe::{window_cost, WINDOW, WINDOW_BYTES};
+        assert_eq!(window_cost(0), 1);
+        assert_eq!(window_cost(64 << 10), 1);
+        assert_eq!(window_cost((64 << 10) + 1), 2);
+        assert_eq!(window_cost(WINDOW_BYTES), WINDOW as u32);
+        assert_eq!(
+            window_cost(usize::MAX / 2),
+            WINDOW as u32,
+            "never more than the whole window"
+        );
+    }
+
+    #[test]
+    fn reorders_groups_into_sequence_order() {
+        let now = Instant::now();
+        let mut reorder = Reorder::new(0);
+        reorder.group(1, vec![object(1, 1)]);
+        assert_eq!(bytes(&mut reorder, now), Vec::<u8>::new(), "group 1 waits for group 0");
+        reorder.group(0, vec![object(0, 0)]);
+        assert_eq!(bytes(&mut reorder, now), vec![0, 1]);
+        reorder.group(2, vec![object(2, 2), object(2, 22)]);
+        assert_eq!(bytes(&mut reorder, now), vec![2, 22]);
+    }
+
+    #[test]
+    fn datagram_sequences_do_not_hold_back_streams() {
+        let now = Instant::now();
+        let mut reorder = Reorder::new(5);
+        reorder.group(7, vec![object(7, 7)]);
+        reorder.group(5, vec![object(5, 5)]);
+        assert_eq!(bytes(&mut reorder, now), vec![5]);
+        assert!(reorder.datagram(6));
+        assert_eq!(bytes(&mut reorder, now), vec![7]);
+        assert!(
+            !reorder.datagram(4),
+            "a datagram from before the subscription is not delivered"
+        );
+    }
+
+    #[test]
+    fn late_groups_are_dropped_and_gaps_time_out() {
+        let start = Instant::now();
+        let mut reorder = Reorder::new(3);
+        reorder.group(2, vec![object(2, 2)]);
+        reorder.group(5, vec![object(5, 5)]);
+        assert_eq!(bytes(&mut reorder, start), Vec::<u8>::new());
+        assert_eq!(reorder.deadline(), Some(start + GAP_TIMEOUT));
+        assert_eq!(bytes(&mut reorder, start + GAP_TIMEOUT / 2), Vec::<u8>::new());
+        assert_eq!(bytes(&mut reorder, start + GAP_TIMEOUT), vec![5]);
+        assert_eq!(
+            reorder.take_late(),
+            2,
+            "group 2 predates the subscription; 3 and 4 were skipped"
+        );
+        assert_eq!(reorder.take_late(), 0);
+        assert_eq!(reorder.deadline(), None);
+    }
+
+    #[test]
+    fn open_groups_deliver_as_objects_arrive() {
+        let now = Instant::now();
+        let mut reorder = Reorder::new(0);
+        assert!(reorder.open(0));
+        reorder.object(object(0, 1));
+        assert_eq!(bytes(&mut reorder, now), vec![1], "the current group streams");
+        assert!(reorder.open(1));
+        reorder.object(object(1, 10));
+        reorder.complete(1);
+        reorder.object(Object {
+            index: 1,
+            ..object(0, 2)
+        });
+        assert_eq!(
+            bytes(&mut reorder, now),
+            vec![2],
+            "group 1 waits for group 0 to complete"
+        );
+        reorder.complete(0);
+        assert_eq!(bytes(&mut reorder, now), vec![10]);
+        assert!(!reorder.open(0), "a finished group is not reopened");
+    }
+
+    #[test]
+    fn a_resumed_group_skips_the_objects_already_delivered() {
+        let now = Instant::now();
+        let mut first = Reorder::new(0);
+        first.open(0);
+        first.object(Object {
+            index: 0,
+            ..object(0, 1)
+        });
+        first.object(Object {
+            index: 1,
+            ..object(0, 2)
+        });
+        assert_eq!(bytes(&mut first, now), vec![1, 2]);
+        assert_eq!(first.position(), (0, 2), "group 0 is open with two objects delivered");
+
+        // The session drops; the new one replays group 0 from its start.
+        let mut resumed = Reorder::new(0);
+        (resumed.next, resumed.next_index) = first.position();
+        resumed.open(0);
+        for (index, byte) in [(0, 1), (1, 2), (2, 3)] {
+            resumed.object(Object {
+                index,
+                ..object(0, byte)
+            });
+        }
+        resumed.complete(0);
+        assert_eq!(bytes(&mut resumed, now), vec![3], "only the object not yet delivered");
+    }
+
+    #[test]
+    fn a_stalled_open_group_is_given_up_after_the_gap_timeout() {
+        let start = Instant::now();
+        let mut reorder = Reorder::new(0);
+        reorder.latest_known = Some(0); // where the track stood is known: the long timeout applies
+        reorder.open(0);
+        reorder.object(object(0, 1));
+        reorder.group(1, vec![object(1, 2)]);
+        assert_eq!(bytes(&mut reorder, start), vec![1]);
+        assert_eq!(bytes(&mut reorder, start + GAP_TIMEOUT / 2), Vec::<u8>::new());
+        assert_eq!(bytes(&mut reorder, start + GAP_TIMEOUT), vec![2]);
+        reorder.object(Object {
+            index: 1,
+            ..object(0, 3)
+        });
+        assert_eq!(reorder.take_late(), 1, "an object of the abandoned group is late");
+    }
+
+    #[test]
+    fn the_latency_bound_shortens_the_gap_timeout() {
+        let start = Instant::now();
+        let mut reorder = Reorder::new(0);
+        reorder.max_latency = Some(Duration::from_millis(100));
+        reorder.group(2, vec![object(2, 2)]);
+        assert_eq!(bytes(&mut reorder, start), Vec::<u8>::new());
+        assert_eq!(bytes(&mut reorder, start + Duration::from_millis(100)), vec![2]);
+        assert_eq!(reorder.take_late(), 2);
+    }
+}

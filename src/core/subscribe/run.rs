@@ -1,7 +1,6 @@
 //! The subscription reader: establishes the subscription on the client's session, reads groups
 //! and datagrams, and after a reconnect (or while waiting for the track) subscribes again.
 
-use super::fetch::{can_fetch, RepairFetch, Repairer, MAX_REPAIRS};
 use super::reorder::{Object, Reorder};
 use super::{check_names, Start, SubscribeOptions, Subscriber};
 use crate::core::client::Client;
@@ -34,10 +33,6 @@ pub(crate) struct Live {
     /// Whether this session carries publisher timestamps.
     timestamps: bool,
     priority: u8,
-    /// The track, to fetch lost groups from (when the reorder may repair).
-    track: moq_net::track::Consumer,
-    /// How long one repair fetch may take.
-    fetch_timeout: Duration,
 }
 
 impl Target {
@@ -102,7 +97,6 @@ impl Target {
         let (namespace, track, options) = (self.namespace.clone(), self.track.clone(), self.options);
         let subscribing = async move {
             let consumer = resolving.await?;
-            let track_consumer = consumer.clone();
             let mut subscription = moq_net::track::Subscription::default()
                 .with_max_age(options.max_latency.unwrap_or(RETENTION))
                 .with_priority(options.priority);
@@ -180,7 +174,6 @@ impl Target {
             reorder.adopt_first = options.start == Start::Latest && latest.is_none();
             reorder.mixed = replayed.is_some();
             reorder.max_latency = options.max_latency;
-            reorder.repair = can_fetch(version);
             let priority = groups.info().priority;
             Ok(Live {
                 widen: (latest_first && !latest_found).then_some(subscription),
@@ -189,8 +182,6 @@ impl Target {
                 reorder,
                 timestamps: carries_timestamps(version),
                 priority,
-                track: track_consumer,
-                fetch_timeout: timeout,
             })
         };
         let (namespace, track) = (self.namespace.clone(), self.track.clone());
@@ -330,13 +321,8 @@ pub(crate) async fn run(subscriber: Weak<Subscriber>, target: Target, first: Opt
             timestamps: current.timestamps,
             priority: current.priority,
         };
-        let repairer = Repairer {
-            track: current.track,
-            timeout: current.fetch_timeout,
-            priority: target.options.priority,
-        };
         let outcome = tokio::select! {
-            outcome = reader.read_groups(current.groups, current.widen.clone(), repairer) => outcome,
+            outcome = reader.read_groups(current.groups, current.widen.clone()) => outcome,
             outcome = reader.read_datagrams(current.datagrams, current.widen) => outcome,
         };
         resume_at = Some(reader.reorder.lock().unwrap_or_else(PoisonError::into_inner).position());
@@ -393,10 +379,8 @@ impl Reader<'_> {
         &self,
         mut track: moq_net::track::Subscriber,
         mut widen: Option<moq_net::track::Subscription>,
-        repairer: Repairer,
     ) -> Outcome {
         let mut frames = FuturesUnordered::new();
-        let mut repairs: FuturesUnordered<RepairFetch> = FuturesUnordered::new();
         loop {
             let deadline = self.reorder().deadline();
             let gap_timer = async {
@@ -454,26 +438,12 @@ impl Reader<'_> {
                         frames.push(next_frame(group));
                     }
                 }
-                Some((sequence, fetched)) = repairs.next(), if !repairs.is_empty() => match fetched {
-                    Ok(group) => {
-                        tracing::debug!(sequence, "fetched a lost group");
-                        if self.reorder().open(sequence) {
-                            frames.push(next_frame(group));
-                        }
-                    }
-                    Err(err) => {
-                        tracing::debug!(sequence, "a lost group cannot be fetched: {err}");
-                        self.reorder().unrepairable(sequence);
-                    }
-                },
                 _ = self.datagram_seen.notified() => {}
                 _ = gap_timer => {}
             }
             if let Some(outcome) = self.flush().await {
                 return outcome;
             }
-            let due = self.reorder().repairs(Instant::now(), MAX_REPAIRS - repairs.len());
-            repairs.extend(due.into_iter().map(|sequence| repairer.fetch(sequence)));
         }
     }
 
@@ -502,7 +472,7 @@ impl Reader<'_> {
             }
             Err(err) => {
                 tracing::debug!(sequence, "group ended early: {err}");
-                self.reorder().failed(sequence);
+                self.reorder().complete(sequence);
                 None
             }
         }
