@@ -38,24 +38,9 @@ fn cluster() -> (ExternalRelay, ExternalRelay) {
     (a, b)
 }
 
-/// Whether the node's own dial to its peer connected (its log, colours stripped).
+/// Whether the node's own dial to its peer connected (its log).
 fn dialed_its_peer(node: &ExternalRelay) -> bool {
-    let log = std::fs::read_to_string(&node.log).unwrap_or_default();
-    let mut plain = String::with_capacity(log.len());
-    let mut chars = log.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // An SGR escape: ESC '[' ... 'm'.
-            for c in chars.by_ref() {
-                if c == 'm' {
-                    break;
-                }
-            }
-        } else {
-            plain.push(c);
-        }
-    }
-    plain
+    node.log_text()
         .lines()
         .any(|line| line.contains("moq_tokio::connection") && line.contains(" connected peer="))
 }

@@ -450,9 +450,14 @@ impl ExternalRelay {
         );
     }
 
+    /// The relay's log so far (every run of it: restarts append).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// Last lines of the relay's log, for failure messages.
     pub fn log_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let text = self.log_text();
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
     }
@@ -476,6 +481,8 @@ impl ExternalRelay {
             .arg("--web-http-listen")
             .arg(format!("127.0.0.1:{}", self.http_port))
             .args(&self.extra)
+            // Plain text, so tests can search the log and failure messages stay readable.
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);

@@ -235,6 +235,14 @@ fn next_frame(mut group: moq_net::group::Consumer) -> FrameRead {
     })
 }
 
+/// Switches a cursor from the narrow LATEST subscription to the normal one. A failure only
+/// means the track is gone, which its reader reports.
+fn widen_cursor(track: &mut moq_net::track::Subscriber, subscription: moq_net::track::Subscription) {
+    if let Err(err) = track.update(subscription) {
+        tracing::debug!("widening the subscription: {err}");
+    }
+}
+
 /// How one session's reading ended.
 enum Outcome {
     /// The subscriber is gone or stopped: nothing more to do.
@@ -396,9 +404,7 @@ impl Reader<'_> {
                             frames.push(next_frame(group));
                         }
                         if let Some(subscription) = widen.take() {
-                            if let Err(err) = track.update(subscription) {
-                                tracing::debug!("widening the subscription: {err}");
-                            }
+                            widen_cursor(&mut track, subscription);
                             self.first_group.notify_one();
                         }
                     }
@@ -527,9 +533,7 @@ impl Reader<'_> {
                 received = track.recv_datagram() => received,
                 _ = self.first_group.notified(), if widen.is_some() => {
                     if let Some(subscription) = widen.take() {
-                        if let Err(err) = track.update(subscription) {
-                            tracing::debug!("widening the datagram subscription: {err}");
-                        }
+                        widen_cursor(&mut track, subscription);
                     }
                     continue;
                 }
