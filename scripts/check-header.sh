@@ -9,24 +9,21 @@
 #     C++20, included twice, for the shared and the static (MOQ_FFI_STATIC) library;
 #  5. MOQ_FFI_API expands to __declspec(dllimport) on Windows, __declspec(dllexport) when building
 #     the DLL, and to nothing with MOQ_FFI_STATIC (preprocessor check);
-#  6. a program linked against target/debug/libmoq_ffi.so sees moq_abi_version() equal to the
+#  6. a program linked against the debug libmoq_ffi.so sees moq_abi_version() equal to the
 #     header's MOQ_FFI_ABI_VERSION, and MOQ_FFI_ABI_COMPATIBLE accepts/refuses the right versions;
 #  7. the shared library exports exactly the moq_* functions the header declares (nm -D).
 set -euo pipefail
 # grep that reads its whole input: `grep -q` exits at the first match, which makes the writer of
 # a pipeline die of SIGPIPE and, under pipefail, the pipeline fail.
 has() { grep "$@" >/dev/null; }
-cd "$(dirname "$0")/.."
-ROOT=$PWD
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
 H=include/moq_ffi.h
 checks=0
 ok() { checks=$((checks + 1)); echo "ok: $*"; }
 fail() { echo "FAILED: $*" >&2; exit 1; }
 
-command -v gcc >/dev/null && command -v g++ >/dev/null && command -v nm >/dev/null || {
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq gcc g++ binutils
-}
+need_apt gcc g++ nm=binutils
 
 # 1. freshness
 bash scripts/gen-header.sh --check >/dev/null || fail "include/moq_ffi.h is stale (run scripts/gen-header.sh)"
@@ -119,7 +116,7 @@ ok "MOQ_FFI_API: dllimport ($n_import/$decls) / dllexport on Windows, none with 
 
 # 6. run time: library and header agree, MOQ_FFI_ABI_COMPATIBLE's rule
 cargo build --quiet
-LIB=target/debug/libmoq_ffi.so
+LIB=$LIBDIR/libmoq_ffi.so
 cat >"$tmp/abi.c" <<'EOF'
 #include "moq_ffi.h"
 #include <stdio.h>
@@ -137,7 +134,7 @@ int main(void) {
     return bad;
 }
 EOF
-gcc -std=c99 -Wall -Wextra -Werror -Iinclude "$tmp/abi.c" -L"$(dirname $LIB)" -lmoq_ffi -Wl,-rpath,"$ROOT/$(dirname $LIB)" -o "$tmp/abi"
+gcc -std=c99 -Wall -Wextra -Werror -Iinclude "$tmp/abi.c" -L"$LIBDIR" -lmoq_ffi -Wl,-rpath,"$LIBDIR" -o "$tmp/abi"
 timeout 30 "$tmp/abi" || fail "ABI version check"
 ok "moq_abi_version() matches MOQ_FFI_ABI_VERSION; MOQ_FFI_ABI_COMPATIBLE accepts newer patches, refuses other ABI lines"
 

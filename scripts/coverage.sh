@@ -1,82 +1,81 @@
 #!/usr/bin/env bash
-# Line coverage of the library (src/) over the whole Rust test suite, with cargo-tarpaulin's LLVM
-# engine: it instruments with -Cinstrument-coverage and reads the .profraw files itself, so it
-# needs neither llvm-tools (llvm-profdata/llvm-cov, not installed here) nor the network once the
-# tool is installed.
+# Line coverage of the library (src/), from the one instrumented build the whole suite uses.
 #
-#   scripts/coverage.sh [THRESHOLD]     default THRESHOLD 85 (percent of coverable lines in src/)
+#   scripts/coverage.sh report [THRESHOLD]   what scripts/test-all.sh runs last: merges the
+#                                            profiles its steps wrote (Rust tests, C and C++ under
+#                                            ASan and valgrind, dlopen, fault loop, guide examples,
+#                                            race test) and reports
+#   scripts/coverage.sh run [THRESHOLD]      standalone: builds instrumented, runs `cargo test`,
+#                                            reports (the Rust tests' coverage alone)
 #
-# Installs cargo-tarpaulin (cargo install --locked, ~9 min on 2 cores) if missing. Runs every
-# test binary (unit tests, tests/*.rs; each integration test file is its own process, so
-# tests/shutdown.rs's moq_shutdown cannot disturb the others) with the `panic-injection` feature,
-# which only adds the armed-panic checkpoints that tests/panic_injection.rs uses: without it the
-# panic-recovery paths of src/ffi/boundary.rs and the dispatcher count as untested. The
-# instrumented build goes to $MOQ_COVERAGE_DIR (default target/coverage; it never touches
-# target/debug), the JSON report to $MOQ_COVERAGE_DIR/tarpaulin-report.json. A cold build takes
-# ~15-60 min on 2 cores (measured: 25 min for the whole script on a loaded machine); a warm one
-# ~10 min, most of it the test suite.
-#
-# Prints the total for src/, every file's figure (lowest first), the files under 80%, how long it
-# took, and exits non-zero when the total is below THRESHOLD or no report was produced. Test
-# failures under instrumentation are reported (the suite itself gates in scripts/test-all.sh).
+# THRESHOLD: percent of src/'s lines (default 85). How: scripts/coverage-wrap.sh compiles this
+# package's crates with -Cinstrument-coverage (dependencies as usual, so nothing is built twice);
+# every process that runs our code writes a profile to $TARGET/coverage/profiles/; llvm-profdata
+# merges them and llvm-cov reads the line counts out of the test binaries and libmoq_ffi.so.
+# LLVM 19's tools (Debian's llvm-19, installed here if missing) read the profiles and coverage
+# maps of rustc 1.95 (LLVM 22). Prints every file's figure (lowest first), the files under 80%,
+# the total, and exits non-zero below THRESHOLD or when no profile was written.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PATH"
-threshold=${1:-85}
-out=${MOQ_COVERAGE_DIR:-target/coverage}
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+mode=${1:-report}
+threshold=${2:-85}
 start=$SECONDS
+need_apt llvm-profdata-19=llvm-19
+coverage_env
 
-if ! cargo tarpaulin --version >/dev/null 2>&1; then
-  echo "==> installing cargo-tarpaulin"
-  cargo install cargo-tarpaulin --locked
+if [ "$mode" = run ]; then
+  rm -rf "$MOQ_COVERAGE_DIR/profiles"
+  step "cargo test (instrumented)" cargo test --no-fail-fast || echo "note: a test failed (coverage still reported)"
+elif [ "$mode" != report ]; then
+  echo "usage: $0 report|run [THRESHOLD]" >&2
+  exit 2
 fi
-cargo tarpaulin --version
 
-mkdir -p "$out"
-rm -f "$out/tarpaulin-report.json"
-status=0
-# MOQ_TEST_TIME_SCALE stretches the timing-sensitive tests' bounds (instrumented code is slower).
-MOQ_TEST_TIME_SCALE=${MOQ_TEST_TIME_SCALE:-2} cargo tarpaulin \
-  --engine llvm \
-  --features panic-injection \
-  --target-dir "$out" \
-  --output-dir "$out" \
-  --out Json \
-  --skip-clean \
-  --no-fail-fast \
-  --timeout 900 \
-  --exclude-files 'tests/*' 'benches/*' 'examples/*' 'fuzz/*' \
-  >"$out/tarpaulin.log" 2>&1 || status=$?
-grep -E '^test result:|FAILED|panicked at|^\s+Running' "$out/tarpaulin.log" | tail -n 80 || true
-if [ "$status" -ne 0 ]; then
-  echo "note: cargo tarpaulin exited with $status (a test failed or timed out under instrumentation; see $out/tarpaulin.log)"
-fi
-if [ ! -s "$out/tarpaulin-report.json" ]; then
-  echo "FAILED: no coverage report (see $out/tarpaulin.log)" >&2
-  exit 1
-fi
+profiles=("$MOQ_COVERAGE_DIR"/profiles/*.profraw)
+[ -e "${profiles[0]}" ] || { echo "FAILED: no profiles in $MOQ_COVERAGE_DIR/profiles (was the suite built with scripts/coverage-wrap.sh?)" >&2; exit 1; }
+merged=$MOQ_COVERAGE_DIR/merged.profdata
+llvm-profdata-19 merge -sparse "${profiles[@]}" -o "$merged"
+
+# Every binary that carries our code's coverage map: the test executables and the library.
+objects=()
+while IFS= read -r exe; do objects+=(-object "$exe"); done < <(
+  cargo test --no-run --message-format=json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        continue
+    if msg.get("reason") == "compiler-artifact" and msg.get("executable"):
+        print(msg["executable"])
+')
+objects+=(-object "$LIBDIR/libmoq_ffi.so")
+report=$MOQ_COVERAGE_DIR/coverage.json
+llvm-cov-19 export -summary-only -instr-profile="$merged" "${objects[@]}" \
+  -ignore-filename-regex='(/\.cargo/|/rustc/|/tests/|/benches/|/fuzz/|/src/bin/)' >"$report" 2>"$MOQ_COVERAGE_DIR/llvm-cov.log"
 
 result=0
-python3 - "$out/tarpaulin-report.json" "$threshold" "$PWD" <<'EOF' || result=$?
+python3 - "$report" "$threshold" "$ROOT" "${#profiles[@]}" <<'EOF' || result=$?
 import json, sys
-report, threshold, root = sys.argv[1], float(sys.argv[2]), sys.argv[3].rstrip("/") + "/"
-files = json.load(open(report))["files"]
-rows, covered, coverable = [], 0, 0
-for f in files:
-    path = "/".join(f["path"]).replace("//", "/")
-    rel = path[path.find(root) + len(root):] if root in path else path
-    if not rel.startswith("src/") or f["coverable"] == 0:
-        continue
-    rows.append((100.0 * f["covered"] / f["coverable"], rel, f["covered"], f["coverable"]))
-    covered += f["covered"]
-    coverable += f["coverable"]
+report, threshold, root, nprofiles = sys.argv[1], float(sys.argv[2]), sys.argv[3].rstrip("/") + "/", sys.argv[4]
+rows, covered, count = [], 0, 0
+for data in json.load(open(report))["data"]:
+    for f in data["files"]:
+        rel = f["filename"].replace(root, "")
+        lines = f["summary"]["lines"]
+        if not rel.startswith("src/") or lines["count"] == 0:
+            continue
+        rows.append((100.0 * lines["covered"] / lines["count"], rel, lines["covered"], lines["count"]))
+        covered += lines["covered"]
+        count += lines["count"]
 rows.sort()
 for pct, rel, c, n in rows:
     print(f"  {pct:6.1f}%  {c:5}/{n:<5}  {rel}")
 low = [r for r in rows if r[0] < 80.0]
 print(f"files under 80%: {len(low)}" + ("" if not low else ": " + ", ".join(f"{r[1]} ({r[0]:.1f}%)" for r in low)))
-total = 100.0 * covered / max(coverable, 1)
-print(f"TOTAL line coverage of src/: {total:.2f}% ({covered}/{coverable} lines), threshold {threshold:.0f}%")
+total = 100.0 * covered / max(count, 1)
+print(f"TOTAL line coverage of src/: {total:.2f}% ({covered}/{count} lines, {nprofiles} profiles), threshold {threshold:.0f}%")
 sys.exit(0 if total >= threshold else 3)
 EOF
 echo "coverage: done in $((SECONDS - start)) s"

@@ -14,13 +14,13 @@
 # docs/examples file that no block shows.
 #
 # Then every docs/examples/*.c is compiled as C11 and every *.cpp as C++17 with -Wall -Wextra
-# -Wpedantic -Werror against include/ and target/debug, and run (each bounded by timeout 60,
+# -Wpedantic -Werror against include/ and the debug library, and run (each bounded by timeout 60,
 # each must exit 0). cmake/consumer/CMakeLists.txt and cmake/unreal/moq_ffi.Build.cs, which the
 # guide also shows, are built by scripts/package.sh.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-command -v python3 >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3; }
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+need_apt python3 gcc g++
 start=$SECONDS
 
 python3 - "${1:-}" <<'PY'
@@ -101,9 +101,9 @@ print(f"ok: {blocks} code blocks in docs/guide match their sources; every docs/e
 PY
 
 cargo build --quiet
-OUT=$ROOT/target/docs-examples
+OUT=$TARGET/docs-examples
 mkdir -p "$OUT"
-LINK=(-L"$ROOT/target/debug" -lmoq_ffi -Wl,-rpath,"$ROOT/target/debug" -lpthread)
+LINK=(-L"$LIBDIR" -lmoq_ffi -Wl,-rpath,"$LIBDIR" -lpthread)
 n=0
 for src in docs/examples/*.c docs/examples/*.cpp; do
   name=$(basename "$src")

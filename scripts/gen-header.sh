@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Regenerates include/moq_ffi.h; with --check, fails if the committed header is stale.
+# Installs cbindgen 0.29.4 (cargo install, once per machine) if it is missing.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+need_cargo_tool cbindgen cbindgen 0.29.4
 out=include/moq_ffi.h
 if [ "${1:-}" = "--check" ]; then
   tmp=$(mktemp)

@@ -34,9 +34,9 @@ set -euo pipefail
 # grep that reads its whole input: `grep -q` exits at the first match, which makes the writer of
 # a pipeline die of SIGPIPE and, under pipefail, the pipeline fail.
 has() { grep "$@" >/dev/null; }
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-PKG=$ROOT/target/package
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+PKG=$TARGET/package
 VERIFY=1 BUILD=1
 case "${1:-}" in
   --no-verify) VERIFY=0 ;;

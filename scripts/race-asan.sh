@@ -19,16 +19,15 @@
 # Fails (non-zero) on any AddressSanitizer/LeakSanitizer report, valgrind error or definite
 # leak, a failed test, or a run without the test's closing line. Prints its duration.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PATH"
-ROOT=$PWD
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
 start=$SECONDS
 mode=${1:-auto}
 if [ "$mode" = auto ]; then
   if rustup run nightly rustc --version >/dev/null 2>&1; then mode=asan; else mode=valgrind; fi
 fi
-log=$ROOT/target/race-$mode.log
-mkdir -p "$ROOT/target"
+log=$TARGET/race-$mode.log
+mkdir -p "$TARGET"
 
 finish() {
   local status=$1
@@ -49,10 +48,10 @@ finish() {
 case "$mode" in
   asan)
     target=x86_64-unknown-linux-gnu
-    build_log=$ROOT/target/race-asan-build.log
+    build_log=$TARGET/race-asan-build.log
     echo "==> building tests/race.rs with -Zsanitizer=address (nightly, target/asan)"
     RUSTFLAGS="-Zsanitizer=address -Cforce-frame-pointers=yes" \
-      cargo +nightly test --target "$target" --target-dir target/asan --test race --no-run >"$build_log" 2>&1 \
+      cargo +nightly test --target "$target" --target-dir "$TARGET/asan" --test race --no-run >"$build_log" 2>&1 \
       || { tail -n 40 "$build_log"; echo "FAILED: ASan build" >&2; exit 1; }
     bin=$(sed -nE 's/.*Executable tests\/race\.rs \((.*)\)/\1/p' "$build_log" | tail -n 1)
     [ -x "$bin" ] || { tail -n 20 "$build_log"; echo "FAILED: no test binary found" >&2; exit 1; }
@@ -64,9 +63,7 @@ case "$mode" in
     finish "$status"
     ;;
   valgrind)
-    command -v valgrind >/dev/null 2>&1 || {
-      apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y valgrind
-    }
+    need_apt valgrind
     echo "==> building tests/race.rs (debug)"
     bin=$(cargo test --test race --no-run 2>&1 | sed -nE 's/.*Executable tests\/race\.rs \((.*)\)/\1/p' | tail -n 1)
     [ -x "$bin" ] || { echo "FAILED: no test binary found" >&2; exit 1; }

@@ -1,41 +1,19 @@
 #!/usr/bin/env bash
-# Installs what building and testing moq-ffi needs on a fresh Debian machine with a Rust
-# toolchain: a C compiler, valgrind, openssl, cbindgen (for the header check) and the
-# standalone moq-relay 0.17.10 (for the interop and fault tests).
-# Idempotent: installs only what is missing. `--no-relay` (the demo) skips the standalone relay and
-# the test-only tools (cargo-fuzz, cargo-tarpaulin).
+# What building moq-ffi needs on a fresh Debian machine with a Rust toolchain: a C and C++
+# compiler (aws-lc-sys and the C/C++ tests), and rustfmt/clippy. Idempotent and quick when all is
+# there. Everything else is installed by the step that uses it, when it runs (scripts/lib.sh:
+# need_apt, need_cargo_tool): valgrind, cmake, pkg-config, mono-mcs, openssl, llvm-19 (coverage),
+# cbindgen (header check), cargo-audit (audit).
+#
+#   scripts/setup.sh [--disk GIB]    also fail early, with a clear message, when the target
+#                                    directory's file system has less than GIB GiB free
 set -euo pipefail
-need_apt=()
-command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
-command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
-command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind)
-command -v make >/dev/null 2>&1 || need_apt+=(make)
-command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
-# The CMake package, pkg-config consumers, guide examples and the Unreal Build.cs check.
-command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
-command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
-command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
-[ "${1:-}" = "--no-relay" ] || command -v mcs >/dev/null 2>&1 || need_apt+=(mono-mcs)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+source "$(dirname "$0")/lib.sh"
+need_apt gcc g++ make
+command -v cargo >/dev/null 2>&1 || { echo "FAILED: cargo not found (install Rust with rustup)" >&2; exit 1; }
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  rustup component add clippy rustfmt
 fi
-if ! command -v cbindgen >/dev/null 2>&1 || ! cbindgen --version | grep -q '0\.29\.'; then
-  cargo install cbindgen --version 0.29.4 --quiet
+if [ "${1:-}" = --disk ]; then
+  need_disk "$2" "$TARGET"
 fi
-# The offline dependency audit (scripts/audit.sh); --locked: its newest dependencies need a newer rustc.
-command -v cargo-audit >/dev/null 2>&1 || cargo install cargo-audit --version 0.22.2 --locked --quiet
-# The reliability gates (issue 7): cargo-fuzz for the bounded fuzz runs (needs the nightly
-# toolchain, which this machine image carries: rustup cannot fetch one offline), and
-# cargo-tarpaulin for line coverage (~9 min to build, once).
-if [ "${1:-}" != "--no-relay" ]; then
-  command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --version 0.13.2 --locked --quiet
-  command -v cargo-tarpaulin >/dev/null 2>&1 || cargo install cargo-tarpaulin --version 0.37.5 --locked --quiet
-fi
-# The standalone relay the interop and fault tests run as a separate process (~7 min, once);
-# the demo does not need it.
-if [ "${1:-}" != "--no-relay" ]; then
-  bash "$(dirname "$0")/install-moq-relay.sh"
-fi
-rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt 2>/dev/null || true

@@ -17,9 +17,9 @@ set -euo pipefail
 # grep that reads its whole input: `grep -q` exits at the first match, which makes the writer of
 # a pipeline die of SIGPIPE and, under pipefail, the pipeline fail.
 has() { grep "$@" >/dev/null; }
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-BIN=${1:-$ROOT/target/cmake-build}
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+BIN=${1:-$TARGET/cmake-build}
 if [ ! -x "$BIN/moq-pub" ] && [ $# -eq 0 ]; then
   command -v cmake >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake; }
   cmake -S "$ROOT" -B "$BIN" -DCMAKE_BUILD_TYPE=Release >/dev/null

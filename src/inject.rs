@@ -1,50 +1,52 @@
-//! Test-only panic injection (feature `panic-injection`).
+//! Panic injection for tests: proof that every panic is caught and turned into an error.
 //!
-//! Tests arm a named point; the next time the library passes that point it panics, which proves
-//! the panic is caught and turned into an error. Without the feature, [`check`] compiles to
-//! nothing.
+//! A Rust test arms a named point ([`arm`]); the next time the library passes that point
+//! ([`check`]) it panics. The points sit in every export (the boundary), the publish path, the
+//! background tasks and the callback dispatcher (`tests/panic_injection.rs`).
+//!
+//! The points are always compiled in, so the suite tests the one build it ships instead of a
+//! feature variant: while nothing is armed (always, outside the Rust tests: arming is a Rust
+//! function, not part of the C ABI) a point costs one relaxed atomic load.
 
-#[cfg(feature = "panic-injection")]
-mod armed {
-    use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 
-    static ARMED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// The armed points; [`ARMED_COUNT`] mirrors its length for the lock-free fast path.
+static ARMED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static ARMED_COUNT: AtomicUsize = AtomicUsize::new(0);
 
-    /// Arms `point` for one panic.
-    pub fn arm(point: &str) {
-        ARMED
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(point.to_string());
-    }
-
-    /// Disarms every point.
-    pub fn disarm_all() {
-        ARMED.lock().unwrap_or_else(PoisonError::into_inner).clear();
-    }
-
-    /// Panics once if `point` is armed.
-    pub fn check(point: &str) {
-        let hit = {
-            let mut armed = ARMED.lock().unwrap_or_else(PoisonError::into_inner);
-            match armed.iter().position(|p| p == point) {
-                Some(index) => {
-                    armed.remove(index);
-                    true
-                }
-                None => false,
-            }
-        };
-        if hit {
-            panic!("injected panic at {point}");
-        }
-    }
+/// Arms `point` for one panic.
+#[doc(hidden)]
+pub fn arm(point: &str) {
+    let mut armed = ARMED.lock().unwrap_or_else(PoisonError::into_inner);
+    armed.push(point.to_string());
+    ARMED_COUNT.store(armed.len(), Ordering::Release);
 }
 
-#[cfg(feature = "panic-injection")]
-pub use armed::{arm, check, disarm_all};
+/// Disarms every point.
+#[doc(hidden)]
+pub fn disarm_all() {
+    let mut armed = ARMED.lock().unwrap_or_else(PoisonError::into_inner);
+    armed.clear();
+    ARMED_COUNT.store(0, Ordering::Release);
+}
 
-/// Does nothing: panic injection is compiled out.
-#[cfg(not(feature = "panic-injection"))]
-#[inline(always)]
-pub fn check(_point: &str) {}
+/// Panics once if `point` is armed.
+#[inline]
+pub fn check(point: &str) {
+    if ARMED_COUNT.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let hit = {
+        let mut armed = ARMED.lock().unwrap_or_else(PoisonError::into_inner);
+        let index = armed.iter().position(|p| p == point);
+        if let Some(index) = index {
+            armed.remove(index);
+            ARMED_COUNT.store(armed.len(), Ordering::Release);
+        }
+        index.is_some()
+    };
+    if hit {
+        panic!("injected panic at {point}");
+    }
+}

@@ -15,3 +15,11 @@ pub mod ffi;
 pub mod handle;
 pub mod inject;
 pub mod runtime;
+
+/// Whether this build is instrumented for line coverage (`scripts/coverage-wrap.sh`, the test
+/// suite's `RUSTC_WRAPPER`, with `MOQ_COVERAGE_BUILD=1`). Naming the wrapper's switches here makes
+/// cargo track them, so switching between an instrumented (or warnings-denied) build and a plain
+/// one always rebuilds this crate instead of reusing the other kind.
+#[doc(hidden)]
+pub const COVERAGE_BUILD: bool = option_env!("MOQ_COVERAGE_BUILD").is_some();
+const _: Option<&str> = option_env!("MOQ_DENY_WARNINGS");

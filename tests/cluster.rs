@@ -1,7 +1,7 @@
 //! Scale-out: two standalone `moq-relay` processes joined as a cluster on loopback. A publisher
 //! on node A and a subscriber on node B: the reliable stream arrives complete, datagrams arrive,
 //! announcements cross nodes; then node B restarts and the subscriber, reconnecting to it,
-//! resumes. Needs the relay binary (`scripts/install-moq-relay.sh`).
+//! resumes. The relay is this package's `moq-relay` binary (`src/bin/moq-relay.rs`), built with the tests.
 
 mod common;
 

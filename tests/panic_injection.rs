@@ -1,4 +1,3 @@
-#![cfg(feature = "panic-injection")]
 //! Forced panics inside exports, the publish path, background tasks and the callback dispatcher.
 //! Every panic must be caught and turned into the documented failure value, with
 //! `moq_last_error()` set, and the process and every other object must carry on normally.

@@ -45,7 +45,9 @@
 //! - `callbacks.rs`: the C callbacks, their checks, the deferred-action queue, poll events;
 //! - `world.rs`: the relay, what the input created, URL secrets;
 //! - `slots.rs`: callback registrations (`user_data` values).
-#![no_main]
+// Two entry points over one `run`: libFuzzer's under cargo-fuzz (`--cfg fuzzing`,
+// scripts/fuzz.sh), and the smoke runner under `cargo test` (common/smoke.rs).
+#![cfg_attr(fuzzing, no_main)]
 
 #[path = "common/mod.rs"]
 mod common;
@@ -72,14 +74,25 @@ mod slots;
 mod world;
 
 use common::Input;
-use libfuzzer_sys::fuzz_target;
 use std::time::{Duration, Instant};
 
 const MAX_STEPS: usize = 48;
 /// Stop starting new actions after this long (each blocking call is bounded by ~1–3 s more).
 const BUDGET: Duration = Duration::from_secs(8);
 
-fuzz_target!(|data: &[u8]| {
+#[cfg(fuzzing)]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| run(data));
+
+#[cfg(not(fuzzing))]
+#[path = "common/smoke.rs"]
+mod smoke;
+
+#[cfg(not(fuzzing))]
+fn main() {
+    smoke::main("api_sequence", run);
+}
+
+fn run(data: &[u8]) {
     world::relay();
     world::next_iteration();
     let mut input = Input::new(data);
@@ -92,4 +105,4 @@ fuzz_target!(|data: &[u8]| {
         steps += 1;
     }
     actions_library::cleanup(clients_first);
-});
+}

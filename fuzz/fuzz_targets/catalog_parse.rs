@@ -12,9 +12,10 @@
 //!   aside: a text rendition without a language is written as a binary track, as documented);
 //! - any catalog written as hang and read back keeps its set of track names, and hang writing is
 //!   a fixpoint after one round (`t2 → hang → t3` gives `t3 == t2`).
-#![no_main]
+// Two entry points over one `run`: libFuzzer's under cargo-fuzz (`--cfg fuzzing`,
+// scripts/fuzz.sh), and the smoke runner under `cargo test` (common/smoke.rs).
+#![cfg_attr(fuzzing, no_main)]
 
-use libfuzzer_sys::fuzz_target;
 use moq_ffi::core::catalog::{parse, serialize, CatalogFormat, TrackEntry, MAX_CATALOG_TRACKS};
 use moq_ffi::core::config::MAX_NAME_LEN;
 use moq_ffi::error::ErrorKind;
@@ -65,7 +66,6 @@ fn names(tracks: &[TrackEntry]) -> BTreeSet<&str> {
     tracks.iter().map(|track| track.name.as_str()).collect()
 }
 
-
 fn sorted(tracks: &[TrackEntry]) -> Vec<TrackEntry> {
     let mut tracks = tracks.to_vec();
     tracks.sort_by(|a, b| a.name.cmp(&b.name));
@@ -85,7 +85,19 @@ fn expect_invalid(what: &str, err: &moq_ffi::error::Error) {
     );
 }
 
-fuzz_target!(|data: &[u8]| {
+#[cfg(fuzzing)]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| run(data));
+
+#[cfg(not(fuzzing))]
+#[path = "common/smoke.rs"]
+mod smoke;
+
+#[cfg(not(fuzzing))]
+fn main() {
+    smoke::main("catalog_parse", run);
+}
+
+fn run(data: &[u8]) {
     let catalog = match parse(data) {
         Ok(catalog) => catalog,
         Err(err) => return expect_invalid("parse", &err),
@@ -157,4 +169,4 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(err) => expect_invalid("serialize(hang)", &err),
     }
-});
+}

@@ -11,13 +11,14 @@
 //!   accepts exactly when the core accepts, and a rejection's last error contains the core's
 //!   message;
 //! - every failure has a fresh, non-empty `moq_last_error()` with a matching code.
-#![no_main]
+// Two entry points over one `run`: libFuzzer's under cargo-fuzz (`--cfg fuzzing`,
+// scripts/fuzz.sh), and the smoke runner under `cargo test` (common/smoke.rs).
+#![cfg_attr(fuzzing, no_main)]
 
 #[path = "common/mod.rs"]
 mod common;
 
 use common::*;
-use libfuzzer_sys::fuzz_target;
 use moq_ffi::core::config::{ClientConfig, Overflow};
 use moq_ffi::ffi::*;
 use std::mem::{offset_of, size_of};
@@ -90,7 +91,19 @@ fn visible(bytes: &Option<Vec<u8>>) -> Option<&[u8]> {
         .map(|b| b.split(|c| *c == 0).next().unwrap_or_default())
 }
 
-fuzz_target!(|data: &[u8]| {
+#[cfg(fuzzing)]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| run(data));
+
+#[cfg(not(fuzzing))]
+#[path = "common/smoke.rs"]
+mod smoke;
+
+#[cfg(not(fuzzing))]
+fn main() {
+    smoke::main("client_config", run);
+}
+
+fn run(data: &[u8]) {
     let mut input = Input::new(data);
     let size = match input.u8() % 8 {
         0 => V1,
@@ -158,7 +171,7 @@ fuzz_target!(|data: &[u8]| {
     // What the library may read: fields wholly inside `size`.
     let has = |offset: usize, len: usize| offset + len <= size;
     let known_size = [V1, V2, V3, FULL].contains(&size);
-    let surely_unknown = !known_size && (size > FULL || size < V3 || size % 8 != 0);
+    let surely_unknown = !known_size && (!(V3..=FULL).contains(&size) || size % 8 != 0);
     let strings = [
         (offset_of!(MoqClientConfig, tls_root_ca_pem), &pem),
         (offset_of!(MoqClientConfig, tls_fingerprint_sha256), &fingerprint),
@@ -189,8 +202,10 @@ fuzz_target!(|data: &[u8]| {
     let millis = |value: u32| Duration::from_millis(u64::from(value));
     let field = |offset: usize, len: usize| has(offset, len);
     // Field by field over the defaults, so fields the library adds later keep their defaults.
-    let mut core = ClientConfig::default();
-    core.timeout = millis(timeout);
+    let mut core = ClientConfig {
+        timeout: millis(timeout),
+        ..ClientConfig::default()
+    };
     core.tls_root_ca_pem = text(0);
     core.tls_fingerprint_sha256 = text(1);
     core.tls_insecure_skip_verify = field(offset_of!(MoqClientConfig, tls_insecure_skip_verify), 1) && insecure != 0;
@@ -250,4 +265,4 @@ fuzz_target!(|data: &[u8]| {
             last_error()
         ),
     }
-});
+}

@@ -14,13 +14,14 @@
 //! - C agrees: accepted → INVALID_STATE from both calls (for moq_connect only when rejected, so
 //!   nothing can ever block); rejected / not UTF-8 / too long → INVALID_ARGUMENT whose message
 //!   contains the core's; every failure carries a fresh, non-empty last error and matching code.
-#![no_main]
+// Two entry points over one `run`: libFuzzer's under cargo-fuzz (`--cfg fuzzing`,
+// scripts/fuzz.sh), and the smoke runner under `cargo test` (common/smoke.rs).
+#![cfg_attr(fuzzing, no_main)]
 
 #[path = "common/mod.rs"]
 mod common;
 
 use common::*;
-use libfuzzer_sys::fuzz_target;
 use moq_ffi::core::config::{parse_url, redact, MAX_URL_LEN};
 use moq_ffi::error::ErrorKind;
 use moq_ffi::ffi::*;
@@ -69,7 +70,19 @@ fn black_hole() -> usize {
     client as usize
 }
 
-fuzz_target!(|data: &[u8]| {
+#[cfg(fuzzing)]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| run(data));
+
+#[cfg(not(fuzzing))]
+#[path = "common/smoke.rs"]
+mod smoke;
+
+#[cfg(not(fuzzing))]
+fn main() {
+    smoke::main("url_parse", run);
+}
+
+fn run(data: &[u8]) {
     let client = black_hole() as *mut MoqClient;
     let visible = data.split(|b| *b == 0).next().unwrap_or_default();
     let core = std::str::from_utf8(visible).map(parse_url);
@@ -157,4 +170,4 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-});
+}

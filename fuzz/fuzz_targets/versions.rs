@@ -10,13 +10,14 @@
 //! - the C API agrees with the core: `moq_client_create_ex` with only `versions` set returns a
 //!   client exactly when the core accepts (strings the C layer cannot read — invalid UTF-8 — are
 //!   INVALID_ARGUMENT), and every failure carries a fresh, non-empty last error.
-#![no_main]
+// Two entry points over one `run`: libFuzzer's under cargo-fuzz (`--cfg fuzzing`,
+// scripts/fuzz.sh), and the smoke runner under `cargo test` (common/smoke.rs).
+#![cfg_attr(fuzzing, no_main)]
 
 #[path = "common/mod.rs"]
 mod common;
 
 use common::*;
-use libfuzzer_sys::fuzz_target;
 use moq_ffi::core::config::ClientConfig;
 use moq_ffi::error::ErrorKind;
 use moq_ffi::ffi::*;
@@ -50,7 +51,19 @@ fn check_advertised() {
     }
 }
 
-fuzz_target!(|data: &[u8]| {
+#[cfg(fuzzing)]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| run(data));
+
+#[cfg(not(fuzzing))]
+#[path = "common/smoke.rs"]
+mod smoke;
+
+#[cfg(not(fuzzing))]
+fn main() {
+    smoke::main("versions", run);
+}
+
+fn run(data: &[u8]) {
     static ADVERTISED: Once = Once::new();
     ADVERTISED.call_once(check_advertised);
 
@@ -124,4 +137,4 @@ fuzz_target!(|data: &[u8]| {
     if !client.is_null() {
         moq_client_destroy(client);
     }
-});
+}

@@ -245,21 +245,15 @@ pub fn config_plain(timeout_ms: u32) -> MoqClientConfig {
 
 // ── External relay process ──────────────────────────────────────────────────────────────────
 
-/// Where the standalone `moq-relay` binary is: `$MOQ_RELAY_BIN`, else
-/// `$MOQ_RELAY_ROOT/bin/moq-relay`, else `$HOME/.cache/moq-ffi/moq-relay-0.17.10/bin/moq-relay`
-/// (what `scripts/install-moq-relay.sh` installs).
+/// Where the standalone `moq-relay` binary is: `$MOQ_RELAY_BIN` (another build of moq-relay, e.g.
+/// one from `cargo install moq-relay`), else this package's own `moq-relay` binary
+/// (`src/bin/moq-relay.rs`: moq-relay 0.17.10's `main` on the library we compile), which cargo
+/// builds with the tests.
 pub fn moq_relay_bin() -> std::path::PathBuf {
-    if let Some(bin) = std::env::var_os("MOQ_RELAY_BIN") {
-        return bin.into();
+    match std::env::var_os("MOQ_RELAY_BIN") {
+        Some(bin) => bin.into(),
+        None => env!("CARGO_BIN_EXE_moq-relay").into(),
     }
-    let root = match std::env::var_os("MOQ_RELAY_ROOT") {
-        Some(root) => std::path::PathBuf::from(root),
-        None => {
-            let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
-            std::path::PathBuf::from(home).join(".cache/moq-ffi/moq-relay-0.17.10")
-        }
-    };
-    root.join("bin/moq-relay")
 }
 
 /// A free loopback UDP port (bound, read, released; the relay binds it right after).
@@ -341,7 +335,7 @@ pub const RELAY_START_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl ExternalRelay {
     /// Starts the relay on free loopback ports. Panics (failing the test) if the binary is
-    /// missing: run `scripts/install-moq-relay.sh`.
+    /// missing ([`moq_relay_bin`]).
     pub fn start() -> Self {
         Self::start_inner(false)
     }
@@ -357,7 +351,7 @@ impl ExternalRelay {
         let bin = moq_relay_bin();
         assert!(
             bin.is_file(),
-            "moq-relay binary not found at {}: run scripts/install-moq-relay.sh (or set MOQ_RELAY_BIN / MOQ_RELAY_ROOT)",
+            "moq-relay binary not found at {}: build it with `cargo build --bin moq-relay` (or set MOQ_RELAY_BIN)",
             bin.display()
         );
         let n = RELAY_LOG_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Determinism under load: runs every Rust test binary (unit tests, tests/*.rs, the fuzz smoke) RUNS
+# times in a row while `stress-ng --cpu 2` keeps both cores busy, LANES binaries at a time (each
+# binary's runs stay consecutive), and prints per binary: passes, failures, and the slowest run.
+# A test that depends on a wall-clock margin a loaded machine breaks shows up here.
+#
+#   scripts/loaded-runs.sh [RUNS] [LANES] [PATTERN]    defaults: 20 runs, 2 lanes, every binary
+#
+# Uses the suite's build (scripts/test-all.sh builds it; this builds it if needed). Logs of failed
+# runs are kept in $TARGET/loaded-runs/. Not part of the suite: it takes an hour or more.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+runs=${1:-20}
+lanes=${2:-2}
+pattern=${3:-.}
+need_apt stress-ng
+coverage_env
+export RUSTC_WORKSPACE_WRAPPER=clippy-driver MOQ_DENY_WARNINGS=1
+# Profiles of these runs are not the suite's coverage: keep them apart and drop them at the end.
+export LLVM_PROFILE_FILE=$TARGET/loaded-runs/profiles/%p-%m.profraw
+out=$TARGET/loaded-runs
+rm -rf "$out" && mkdir -p "$out/profiles"
+mapfile -t bins < <(cargo test --no-run --message-format=json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        continue
+    if msg.get("reason") == "compiler-artifact" and msg.get("executable") and msg["profile"]["test"]:
+        print(msg["target"]["name"] + " " + msg["executable"])
+' | grep -E -- "$pattern" | sort)
+[ ${#bins[@]} -gt 0 ] || { echo "FAILED: no test binaries" >&2; exit 1; }
+
+stress-ng --cpu 2 --timeout 0 --quiet &
+stress=$!
+trap 'kill $stress 2>/dev/null; wait $stress 2>/dev/null; rm -rf "$out/profiles"' EXIT
+echo "stress-ng --cpu 2 (pid $stress); $runs runs of ${#bins[@]} binaries, $lanes at a time"
+
+# One binary's consecutive runs; writes "name passes failures slowest" to $out/<name>.result.
+run_binary() {
+  local name=$1 exe=$2 pass=0 fail=0 slowest=0 i start took
+  for ((i = 1; i <= runs; i++)); do
+    start=$(date +%s%N)
+    if (cd "$ROOT" && timeout 900 "$exe" >"$out/$name.$i.log" 2>&1); then
+      pass=$((pass + 1))
+      rm -f "$out/$name.$i.log"
+    else
+      fail=$((fail + 1))
+      echo "FAILED: $name run $i (log kept: $out/$name.$i.log)"
+    fi
+    took=$(( ($(date +%s%N) - start) / 1000000 ))
+    [ "$took" -gt "$slowest" ] && slowest=$took
+  done
+  echo "$name $pass $fail $slowest" >"$out/$name.result"
+}
+
+start=$SECONDS
+running=0
+for entry in "${bins[@]}"; do
+  run_binary ${entry} &
+  running=$((running + 1))
+  if [ "$running" -ge "$lanes" ]; then
+    wait -n
+    running=$((running - 1))
+  fi
+done
+wait
+printf '%-24s %6s %6s %12s\n' binary passed failed slowest_s
+failed=0
+for entry in "${bins[@]}"; do
+  read -r name pass fail slowest <"$out/${entry%% *}.result"
+  printf '%-24s %6s %6s %12.1f\n' "$name" "$pass" "$fail" "$(echo "$slowest / 1000" | bc -l)"
+  [ "$fail" -eq 0 ] || failed=1
+done
+echo "loaded runs: done in $((SECONDS - start)) s"
+[ "$failed" -eq 0 ] || { echo "FAILED: some runs failed (logs in $out)" >&2; exit 1; }
