@@ -704,6 +704,20 @@ typedef struct {
    * Bytes the client's publishers hold buffered now (client stats only; 0 otherwise).
    */
   uint64_t publish_buffered_bytes;
+  /**
+   * Groups a stream subscription gave up, each counted once: a group that never arrived
+   * (later groups did, and neither waiting nor fetching it again brought it), a group whose
+   * stream ended early and whose rest could not be fetched again (its objects that did
+   * arrive were delivered), or a group dropped to keep the subscription within its buffer
+   * cap. A skipped range of sequence numbers counts every number in it. Zero for a
+   * subscription that delivered everything it was promised.
+   */
+  uint64_t groups_lost;
+  /**
+   * Groups a stream subscription fetched again from the relay after they were missed or cut
+   * short on the way (moq-lite-05+ and moq-transport), then delivered in order.
+   */
+  uint64_t groups_repaired;
 } MoqStats;
 
 /**
@@ -1559,7 +1573,7 @@ MOQ_FFI_API MoqResult moq_publisher_stats(const MoqPublisher *publisher, MoqStat
 
 /**
  * Fills `stats` with the subscriber's counters (objects/bytes delivered, drops too late or
- * with a full queue) and the client's RTT. Thread-safe, never blocks.
+ * with a full queue, groups lost and repaired) and the client's RTT. Thread-safe, never blocks.
  *
  * # Safety
  * `stats` is NULL or points to a writable `MoqStats` whose `struct_size` is set.

@@ -731,8 +731,9 @@ async fn redial(client: Weak<Client>, epoch: u64) {
     }
 }
 
-/// `delay` scaled by a random factor in [0.5, 1.0), so many clients do not redial in lockstep.
-fn jittered(delay: Duration) -> Duration {
+/// `delay` scaled by a random factor in [0.5, 1.0), so many clients (or subscriptions) do not
+/// retry in lockstep.
+pub(crate) fn jittered(delay: Duration) -> Duration {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u128(

@@ -1,5 +1,6 @@
 //! Counters behind `moq_*_stats`: lock-free, shared by a client and its publishers/subscribers.
 
+use crate::core::subscribe::Losses;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Why an object was dropped instead of delivered or sent.
@@ -27,6 +28,8 @@ pub struct Counters {
     dropped_queue_full: AtomicU64,
     dropped_backpressure: AtomicU64,
     reconnects: AtomicU64,
+    groups_lost: AtomicU64,
+    groups_repaired: AtomicU64,
 }
 
 /// A copy of the counters at one moment, plus the session's RTT estimate.
@@ -41,6 +44,12 @@ pub struct Snapshot {
     pub dropped_queue_full: u64,
     pub dropped_backpressure: u64,
     pub reconnects: u64,
+    /// Groups a stream subscription gave up (never arrived, or ended early and could not be
+    /// fetched again, or dropped at the buffer's cap): each counted once, a skipped sequence
+    /// range by every number in it.
+    pub groups_lost: u64,
+    /// Groups fetched again after they were missed or broken on the way.
+    pub groups_repaired: u64,
     /// Bytes buffered by the client's publishers (client snapshots only).
     pub publish_buffered: u64,
     /// Smoothed round-trip time in microseconds; 0 when unknown (no session).
@@ -72,6 +81,11 @@ impl Counters {
         self.reconnects.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn lost(&self, losses: &Losses) {
+        self.groups_lost.fetch_add(losses.groups_lost(), Ordering::Relaxed);
+        self.groups_repaired.fetch_add(losses.repaired, Ordering::Relaxed);
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         Snapshot {
@@ -84,6 +98,8 @@ impl Counters {
             dropped_queue_full: read(&self.dropped_queue_full),
             dropped_backpressure: read(&self.dropped_backpressure),
             reconnects: read(&self.reconnects),
+            groups_lost: read(&self.groups_lost),
+            groups_repaired: read(&self.groups_repaired),
             publish_buffered: 0,
             rtt_us: 0,
         }
@@ -118,5 +134,15 @@ impl Tally {
     pub fn dropped(&self, why: DropReason, count: u64) {
         self.own.dropped(why, count);
         self.client.dropped(why, count);
+    }
+
+    /// What a subscription gave up and repaired (nothing to do when both are zero).
+    pub(crate) fn lost(&self, losses: &Losses) {
+        if losses.groups_lost() == 0 && losses.repaired == 0 {
+            return;
+        }
+        tracing::debug!(?losses, "subscription losses");
+        self.own.lost(losses);
+        self.client.lost(losses);
     }
 }

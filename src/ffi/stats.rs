@@ -37,11 +37,23 @@ pub struct MoqStats {
     pub objects_dropped_backpressure: u64,
     /// Bytes the client's publishers hold buffered now (client stats only; 0 otherwise).
     pub publish_buffered_bytes: u64,
+    /// Groups a stream subscription gave up, each counted once: a group that never arrived
+    /// (later groups did, and neither waiting nor fetching it again brought it), a group whose
+    /// stream ended early and whose rest could not be fetched again (its objects that did
+    /// arrive were delivered), or a group dropped to keep the subscription within its buffer
+    /// cap. A skipped range of sequence numbers counts every number in it. Zero for a
+    /// subscription that delivered everything it was promised.
+    pub groups_lost: u64,
+    /// Groups a stream subscription fetched again from the relay after they were missed or cut
+    /// short on the way (moq-lite-05+ and moq-transport), then delivered in order.
+    pub groups_repaired: u64,
 }
 
 /// `sizeof(MoqStats)` of the first release (fields up to `rtt_us`).
 const STATS_SIZE_V1: usize = std::mem::offset_of!(MoqStats, objects_dropped_backpressure);
-const KNOWN_STATS_SIZES: [usize; 2] = [STATS_SIZE_V1, std::mem::size_of::<MoqStats>()];
+/// `sizeof(MoqStats)` of 0.2.0 (fields up to `publish_buffered_bytes`).
+const STATS_SIZE_V2: usize = std::mem::offset_of!(MoqStats, groups_lost);
+const KNOWN_STATS_SIZES: [usize; 3] = [STATS_SIZE_V1, STATS_SIZE_V2, std::mem::size_of::<MoqStats>()];
 
 /// Writes `snapshot` into the caller's struct after checking its `struct_size`.
 ///
@@ -72,6 +84,8 @@ unsafe fn write_stats(out: *mut MoqStats, snapshot: Snapshot) -> Result<()> {
         rtt_us: snapshot.rtt_us,
         objects_dropped_backpressure: snapshot.dropped_backpressure,
         publish_buffered_bytes: snapshot.publish_buffered,
+        groups_lost: snapshot.groups_lost,
+        groups_repaired: snapshot.groups_repaired,
     };
     // Only the caller's `size` bytes: an older, smaller struct gets its own fields.
     // SAFETY: `out` points to `size` writable bytes (checked to be a known layout size, at most
@@ -112,7 +126,7 @@ pub unsafe extern "C" fn moq_publisher_stats(publisher: *const MoqPublisher, sta
 }
 
 /// Fills `stats` with the subscriber's counters (objects/bytes delivered, drops too late or
-/// with a full queue) and the client's RTT. Thread-safe, never blocks.
+/// with a full queue, groups lost and repaired) and the client's RTT. Thread-safe, never blocks.
 ///
 /// # Safety
 /// `stats` is NULL or points to a writable `MoqStats` whose `struct_size` is set.

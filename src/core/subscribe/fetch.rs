@@ -1,8 +1,8 @@
 //! Fetching one past group: its objects in order, then ENDED once the group is complete, or
 //! NOT_FOUND when neither the relay nor the publisher holds it any more.
 
-use super::reorder::Object;
-use super::run::Target;
+use super::establish::Target;
+use super::sequencer::Object;
 use super::{Content, Sink, SubscribeOptions, Subscriber};
 use crate::core::client::Client;
 use crate::core::events::{ObjectInfo, StatusReport, SubscriptionStatus};

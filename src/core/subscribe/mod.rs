@@ -1,18 +1,22 @@
 //! Subscribers: deliver the objects of one track, with their metadata and the subscription's
 //! status, to callbacks on the dispatcher thread or to the client's poll queue.
 //!
-//! Stream objects are delivered reliably and in sequence order ([`reorder`]). In callback mode
-//! the reader waits when the callbacks fall [`WINDOW`] objects or [`WINDOW_BYTES`] behind
-//! (back-pressure reaches the relay, nothing is dropped unless a latency bound says so); in poll
-//! mode nothing waits and the subscription's bounded queue applies its drop policy. Datagrams
-//! are best-effort: one that arrives while the window is full is dropped and counted.
+//! Stream objects are delivered reliably and in sequence order: [`sequencer`] decides order and
+//! loss (pure, clock passed in), [`establish`] subscribes on a session and decides where delivery
+//! starts, [`session`] reads one session (the receiver never waits for the application; the
+//! deliverer waits when the callbacks fall [`WINDOW`] objects or [`WINDOW_BYTES`] behind), and
+//! [`resume`] carries the subscription across sessions. In poll mode nothing waits and the
+//! subscription's bounded queue applies its drop policy. Datagrams are best-effort: one that
+//! arrives while the window is full is dropped and counted.
 //!
 //! A subscription reports SUBSCRIBED each time it goes live (again after a resume), and ends
 //! with exactly one terminal status: NOT_FOUND, ENDED or ERROR. Nothing follows it.
 
+mod establish;
 pub(crate) mod fetch;
-mod reorder;
-mod run;
+mod resume;
+mod sequencer;
+mod session;
 
 use crate::core::catalog::Catalog;
 use crate::core::client::Client;
@@ -29,7 +33,7 @@ use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::AbortHandle;
 
-pub(crate) use reorder::Object;
+pub(crate) use sequencer::{Losses, Object};
 
 /// Receives each object's payload (seed API); the slice lives for the call only.
 pub type DataCallback = Arc<dyn Fn(&[u8]) + Send + Sync>;
@@ -134,7 +138,7 @@ impl Subscriber {
             on_catalog: None,
             on_status: None,
         };
-        let target = run::Target::new(client, namespace, track_name, SubscribeOptions::default())?;
+        let target = establish::Target::new(client, namespace, track_name, SubscribeOptions::default())?;
         client.session("subscribing")?;
         let first = runtime::run_blocking(
             "subscribe",
@@ -155,7 +159,7 @@ impl Subscriber {
         sink: Sink,
         content: Content,
     ) -> Result<Arc<Self>> {
-        let target = run::Target::new(client, namespace, track_name, options)?;
+        let target = establish::Target::new(client, namespace, track_name, options)?;
         if !options.wait_for_track {
             client.session("subscribing")?;
         }
@@ -164,14 +168,14 @@ impl Subscriber {
 
     fn spawn(
         client: &Arc<Client>,
-        target: run::Target,
-        first: Option<run::Live>,
+        target: establish::Target,
+        first: Option<establish::Live>,
         sink: Sink,
         content: Content,
     ) -> Result<Arc<Self>> {
         let options = target.options;
         Self::spawn_task(client, options, sink, content, move |weak| {
-            run::run(weak, target, first)
+            resume::run(weak, target, first)
         })
     }
 
@@ -390,4 +394,22 @@ impl Drop for Subscriber {
 fn check_names(namespace: &str, track_name: &str) -> Result<()> {
     config::check_namespace(namespace)?;
     config::check_name("track_name", track_name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{window_cost, WINDOW, WINDOW_BYTES};
+
+    #[test]
+    fn window_cost_counts_objects_and_bytes() {
+        assert_eq!(window_cost(0), 1);
+        assert_eq!(window_cost(64 << 10), 1);
+        assert_eq!(window_cost((64 << 10) + 1), 2);
+        assert_eq!(window_cost(WINDOW_BYTES), WINDOW as u32);
+        assert_eq!(
+            window_cost(usize::MAX / 2),
+            WINDOW as u32,
+            "never more than the whole window"
+        );
+    }
 }

@@ -1,0 +1,661 @@
+//! The order and the loss accounting of one stream subscription: a pure state machine.
+//!
+//! Groups travel on their own streams, so they arrive out of order, may stop early (a relay's
+//! route switch, a cache eviction, a lost session) or never come at all. The network code feeds
+//! the [`Sequencer`] what arrives and asks it what to deliver ([`Sequencer::ready`]), which groups
+//! to fetch again ([`Sequencer::take_repairs`]) and when to look next
+//! ([`Sequencer::deadline`]); the clock is passed in, nothing here waits or does I/O.
+//!
+//! Every group at or after the start leaves one way: its objects delivered once, in sequence
+//! order, or the group counted once in [`Losses`] with its reason. Per group:
+//!
+//! - *receiving → complete*: delivered as its objects arrive (a group streams while open);
+//! - *broken* (its stream ended early) → *repairing* (fetched again from the first object not yet
+//!   received) → *complete*, or *lost* when the fetch fails or the repair cannot happen;
+//! - *missing* (a later group arrived) → *repairing* once it stayed missing for the repair delay →
+//!   *arrived*, or *lost* when the fetch fails or the gap timeout runs out.
+//!
+//! The holes one event creates expire together: a hole's clock starts when the first group after
+//! it arrived, not when delivery reaches it. All work is proportional to what arrived: a sequence
+//! gap of any size is skipped and counted with arithmetic, and at most
+//! [`Limits::max_repairs`] repairs are in flight.
+
+use bytes::Bytes;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+/// One object as received: where it sits, its timestamp and when it arrived here.
+#[derive(Clone, Debug)]
+pub(crate) struct Object {
+    pub group: u64,
+    pub index: u64,
+    pub timestamp_us: u64,
+    pub payload: Bytes,
+    pub arrived: Instant,
+}
+
+/// Why a group was given up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LossReason {
+    /// It never arrived: later groups did, and it stayed missing past the gap timeout, or a
+    /// fetch of it found nothing.
+    Missing,
+    /// Its stream ended early (or stalled past the gap timeout) and the rest could not be
+    /// fetched again.
+    Broken,
+    /// It was given up to keep the subscription's buffer within its cap.
+    Overflow,
+}
+
+/// What a subscription gave up and what it repaired, since the last [`Sequencer::take_losses`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Losses {
+    /// Groups that never arrived (a skipped sequence range counts every number in it).
+    pub missing: u64,
+    /// Groups delivered in part: their stream ended early and the rest could not be fetched.
+    pub broken: u64,
+    /// Groups given up at the buffer cap.
+    pub overflow: u64,
+    /// Groups fetched again after they were missed or broken on the way.
+    pub repaired: u64,
+}
+
+impl Losses {
+    /// Groups given up, whatever the reason.
+    pub fn groups_lost(&self) -> u64 {
+        self.missing.saturating_add(self.broken).saturating_add(self.overflow)
+    }
+
+    fn count(&mut self, reason: LossReason, groups: u64) {
+        let counter = match reason {
+            LossReason::Missing => &mut self.missing,
+            LossReason::Broken => &mut self.broken,
+            LossReason::Overflow => &mut self.overflow,
+        };
+        *counter = counter.saturating_add(groups);
+    }
+}
+
+/// A group to fetch again: its objects from `from` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Repair {
+    pub group: u64,
+    pub from: u64,
+}
+
+/// The knobs of a [`Sequencer`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// How long a hole, or a stalled group with later groups waiting, may hold delivery back
+    /// before it is given up (or, where possible, fetched again).
+    pub gap_timeout: Duration,
+    /// Whether missing and broken groups can be fetched again (moq-lite-05+, moq-transport).
+    pub can_repair: bool,
+    /// How long a missing group may trail later ones before it is fetched (under load groups
+    /// arrive out of order for a while; fetching at once would send them twice).
+    pub repair_after: Duration,
+    /// How long a fetch may take before its group is given up.
+    pub repair_timeout: Duration,
+    /// Fetches in flight at most.
+    pub max_repairs: usize,
+    /// Consecutive "not found" answers for missing groups after which the rest of the hole is
+    /// given up at once (the relay has nothing there: a sequence jump, or a real loss upstream).
+    pub max_not_found: u32,
+    /// Payload bytes buffered at most; past it the reader waits, and a hole or stalled group at
+    /// the front is given up so delivery can go on.
+    pub max_pending_bytes: usize,
+    /// Groups (and datagram sequences) tracked at most, the same way.
+    pub max_groups: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            gap_timeout: Duration::from_secs(30),
+            can_repair: false,
+            repair_after: Duration::from_secs(1),
+            repair_timeout: Duration::from_secs(10),
+            max_repairs: 8,
+            max_not_found: 16,
+            max_pending_bytes: 256 << 20,
+            max_groups: 65_536,
+        }
+    }
+}
+
+/// Where a known group stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Its stream is open: more objects may come.
+    Receiving,
+    /// Every object arrived.
+    Complete,
+    /// Its stream ended early (or stalled): waiting for a repair slot.
+    Broken,
+    /// A fetch of the rest is in flight since then.
+    Repairing(Instant),
+    /// A datagram has this sequence: no stream objects will come.
+    Datagram,
+}
+
+struct Group {
+    objects: VecDeque<Object>,
+    /// The index the next object of this group must have.
+    expect: u64,
+    state: State,
+    /// When its stream (or datagram) arrived; `None` for a missing group being fetched.
+    arrived: Option<Instant>,
+    /// Whether it was missing before (a failed fetch then counts as missing, not broken).
+    was_missing: bool,
+}
+
+/// One stream subscription's order and losses (see the module documentation).
+pub(crate) struct Sequencer {
+    /// The first sequence this subscription delivers; earlier groups are replays.
+    start: u64,
+    /// The group being delivered, or the hole at the front.
+    next: u64,
+    /// Objects of `next` already delivered.
+    next_index: u64,
+    groups: BTreeMap<u64, Group>,
+    /// `(arrival, sequence)` of every known group that arrived: a hole's clock is the first
+    /// arrival above it.
+    arrivals: BTreeSet<(Instant, u64)>,
+    pending_bytes: usize,
+    /// One past the last group, once the track ended, and when that was learnt.
+    end: Option<(u64, Instant)>,
+    /// The newest sequence the session knew of when the subscription went live.
+    latest_known: Option<u64>,
+    /// Start at whichever group arrives first (LATEST on a track whose newest group was unknown).
+    adopt_first: bool,
+    /// Whether the track carries datagrams too (a lost datagram leaves a hole nobody fills).
+    mixed: bool,
+    /// The subscriber's latency bound, which also bounds how long a gap may hold delivery.
+    max_latency: Option<Duration>,
+    limits: Limits,
+    in_flight: usize,
+    not_found_streak: u32,
+    repairs: Vec<Repair>,
+    losses: Losses,
+}
+
+/// The gap timeout where a gap most likely never fills: on a track that also carries
+/// datagrams, and before the first delivery when the session did not know where the track
+/// stood (on moq-lite-01..05 the relay's subscription starts at the publisher's newest group).
+pub(crate) const SHORT_GAP_TIMEOUT: Duration = Duration::from_millis(500);
+
+impl Sequencer {
+    /// A sequencer delivering from group `start` on.
+    pub fn new(start: u64, limits: Limits) -> Self {
+        Self {
+            start,
+            next: start,
+            next_index: 0,
+            groups: BTreeMap::new(),
+            arrivals: BTreeSet::new(),
+            pending_bytes: 0,
+            end: None,
+            latest_known: start.checked_sub(1),
+            adopt_first: false,
+            mixed: false,
+            max_latency: None,
+            limits,
+            in_flight: 0,
+            not_found_streak: 0,
+            repairs: Vec::new(),
+            losses: Losses::default(),
+        }
+    }
+
+    /// Sets what the session knew when the subscription went live: the newest sequence, and
+    /// whether to start at whichever group arrives first.
+    pub fn set_origin(&mut self, latest_known: Option<u64>, adopt_first: bool) {
+        self.latest_known = latest_known;
+        self.adopt_first = adopt_first;
+    }
+
+    /// Marks the track as carrying datagrams too.
+    pub fn set_mixed(&mut self) {
+        self.mixed = true;
+    }
+
+    /// Bounds how long a gap may hold delivery by the subscriber's latency bound.
+    pub fn set_max_latency(&mut self, bound: Option<Duration>) {
+        self.max_latency = bound;
+    }
+
+    /// Continues after a resume: group `next`, of which `delivered` objects were delivered.
+    /// A publisher that restarted its numbering (newest below `next`) starts over instead.
+    pub fn resume_at(&mut self, next: u64, delivered: u64) {
+        if self.latest_known.is_some_and(|latest| latest + 1 < next) {
+            return;
+        }
+        self.start = next;
+        self.next = next;
+        self.next_index = delivered;
+    }
+
+    /// Where delivery stands: the next group and the objects of it already delivered.
+    pub fn position(&self) -> (u64, u64) {
+        (self.next, self.next_index)
+    }
+
+    /// Whether the reader should stop taking more until delivery catches up.
+    pub fn is_full(&self) -> bool {
+        self.pending_bytes >= self.limits.max_pending_bytes || self.groups.len() >= self.limits.max_groups
+    }
+
+    /// Whether every group below the track's end was delivered or counted: ENDED may follow.
+    pub fn is_done(&self) -> bool {
+        self.end.is_some_and(|(end, _)| self.next >= end)
+    }
+
+    /// A group's stream began. False when it is not wanted: already delivered or given up,
+    /// from before the start (a replay), past the track's end, or a second copy.
+    pub fn open(&mut self, sequence: u64, now: Instant) -> bool {
+        if std::mem::take(&mut self.adopt_first) && sequence >= self.start {
+            self.start = sequence;
+            self.next = sequence;
+            self.next_index = 0;
+            self.latest_known = Some(sequence);
+        }
+        if sequence < self.next || self.end.is_some_and(|(end, _)| sequence >= end) {
+            return false;
+        }
+        if let Some(group) = self.groups.get_mut(&sequence) {
+            // A second stream for a group we gave up on receiving (no repair possible): it
+            // continues where the first one stopped (duplicates are dropped by index).
+            if group.state != State::Broken {
+                return false;
+            }
+            group.state = State::Receiving;
+            if group.arrived.is_none() {
+                group.arrived = Some(now);
+                self.arrivals.insert((now, sequence));
+            }
+            return true;
+        }
+        self.groups.insert(
+            sequence,
+            Group {
+                objects: VecDeque::new(),
+                expect: if sequence == self.next { self.next_index } else { 0 },
+                state: State::Receiving,
+                arrived: Some(now),
+                was_missing: false,
+            },
+        );
+        self.arrivals.insert((now, sequence));
+        true
+    }
+
+    /// An object of a group being received or repaired (objects come in order within their
+    /// group). Duplicates, and objects of groups already delivered or given up, are ignored.
+    pub fn object(&mut self, object: Object) {
+        let Some(group) = self.groups.get_mut(&object.group) else {
+            return;
+        };
+        if object.index < group.expect || matches!(group.state, State::Complete | State::Datagram) {
+            return;
+        }
+        group.expect = object.index + 1;
+        self.pending_bytes += object.payload.len();
+        group.objects.push_back(object);
+    }
+
+    /// A group's stream ended cleanly: every object arrived.
+    pub fn finished(&mut self, sequence: u64) {
+        if let Some(group) = self.groups.get_mut(&sequence) {
+            if group.state == State::Receiving {
+                group.state = State::Complete;
+            }
+        }
+    }
+
+    /// A group's stream ended early: what arrived stays; the rest is fetched again if possible.
+    pub fn broken(&mut self, sequence: u64, now: Instant) {
+        let Some(group) = self.groups.get_mut(&sequence) else {
+            return;
+        };
+        if group.state == State::Receiving {
+            group.state = State::Broken;
+        }
+        self.schedule(now);
+    }
+
+    /// A datagram took `sequence`; false when it is from before the start (a replay) and must
+    /// not be delivered.
+    pub fn datagram(&mut self, sequence: u64, now: Instant) -> bool {
+        self.mixed = true;
+        if sequence >= self.next && !self.groups.contains_key(&sequence) {
+            self.groups.insert(
+                sequence,
+                Group {
+                    objects: VecDeque::new(),
+                    expect: 0,
+                    state: State::Datagram,
+                    arrived: Some(now),
+                    was_missing: false,
+                },
+            );
+            self.arrivals.insert((now, sequence));
+        }
+        sequence >= self.start
+    }
+
+    /// A fetch taken from [`Sequencer::take_repairs`] ended: with every object of the group
+    /// (`found`), or with nothing more to give (`!found`: the group is then given up).
+    pub fn repaired(&mut self, sequence: u64, found: bool, now: Instant) {
+        // A repair whose group was given up meanwhile (timeout, cap) was already released.
+        let Some(group) = self.groups.get_mut(&sequence) else {
+            return;
+        };
+        if !matches!(group.state, State::Repairing(_)) {
+            return;
+        }
+        if found {
+            self.in_flight = self.in_flight.saturating_sub(1);
+            group.state = State::Complete;
+            self.losses.repaired += 1;
+            self.not_found_streak = 0;
+        } else {
+            if group.was_missing && group.objects.is_empty() && group.expect == 0 {
+                self.not_found_streak += 1;
+            }
+            self.give_up_group(sequence, false);
+        }
+        self.schedule(now);
+    }
+
+    /// The track ended: `end` is one past its last group. Groups below it that are missing or
+    /// open are waited for (and repaired) as holes whose clock starts now.
+    pub fn finish(&mut self, end: u64, now: Instant) {
+        if self.end.is_some() {
+            return;
+        }
+        let end = end.max(self.next);
+        self.end = Some((end, now));
+        let past: Vec<u64> = self.groups.range(end..).map(|(sequence, _)| *sequence).collect();
+        for sequence in past {
+            self.forget(sequence);
+        }
+    }
+
+    /// Repairs to start now.
+    pub fn take_repairs(&mut self) -> Vec<Repair> {
+        std::mem::take(&mut self.repairs)
+    }
+
+    /// What was lost and repaired since the last call.
+    pub fn take_losses(&mut self) -> Losses {
+        std::mem::take(&mut self.losses)
+    }
+
+    /// The objects that may be delivered now, in order; gives up holes and stalled groups whose
+    /// time is up, and schedules repairs.
+    pub fn ready(&mut self, now: Instant) -> Vec<Object> {
+        // Repairs first: a hole that can be fetched is fetched before it could be given up.
+        self.schedule(now);
+        let mut out = Vec::new();
+        loop {
+            if let Some((end, _)) = self.end {
+                if self.next >= end {
+                    break;
+                }
+            }
+            let Some(group) = self.groups.get_mut(&self.next) else {
+                // A hole at the front.
+                match self.hole_expired(now) {
+                    Some(reason) => self.skip_hole(reason),
+                    None => break,
+                }
+                continue;
+            };
+            if let Some(last) = group.objects.back() {
+                self.next_index = last.index + 1;
+                self.pending_bytes -= group.objects.iter().map(|o| o.payload.len()).sum::<usize>();
+                out.extend(group.objects.drain(..));
+            }
+            match group.state {
+                State::Complete | State::Datagram => {
+                    self.advance();
+                    continue;
+                }
+                State::Receiving => {
+                    // An open group holds later ones back only as long as a hole would: a
+                    // publisher does not leave a group open once it has moved on.
+                    if !self.stalled(now) {
+                        break;
+                    }
+                    tracing::debug!(group = self.next, "a stalled group is treated as broken");
+                    self.mark_broken();
+                    continue;
+                }
+                State::Broken => {
+                    if self.limits.can_repair && !self.overflowing() {
+                        break; // waits for a repair slot (schedule below)
+                    }
+                    self.give_up_group(self.next, self.overflowing());
+                    continue;
+                }
+                State::Repairing(since) => {
+                    if now.duration_since(since) < self.limits.repair_timeout && !self.overflowing() {
+                        break;
+                    }
+                    tracing::debug!(group = self.next, "a repair took too long");
+                    self.give_up_group(self.next, self.overflowing());
+                    continue;
+                }
+            }
+        }
+        self.schedule(now);
+        out
+    }
+
+    /// When [`Sequencer::ready`] may next change something by itself (a hole or a stalled group
+    /// timing out, a repair becoming due or overdue), after `now`; `None` when only new arrivals
+    /// or repair results can.
+    pub fn deadline(&self, now: Instant) -> Option<Instant> {
+        if self.is_done() {
+            return None;
+        }
+        let mut times = Vec::with_capacity(4);
+        if let Some(since) = self.front_clock() {
+            match self.groups.get(&self.next).map(|g| g.state) {
+                None if self.limits.can_repair => times.push(since + self.limits.repair_after),
+                None | Some(State::Receiving) => times.push(since + self.gap_timeout()),
+                _ => {}
+            }
+        }
+        let repairing = self
+            .groups
+            .range(self.next..self.next.saturating_add(self.limits.max_repairs as u64 * 4));
+        for (_, group) in repairing {
+            if let State::Repairing(since) = group.state {
+                times.push(since + self.limits.repair_timeout);
+            }
+        }
+        times.into_iter().filter(|at| *at > now).min()
+    }
+
+    /// When the hole (or stalled group) at the front started waiting: the first arrival of a
+    /// group after it, or the track's end.
+    fn front_clock(&self) -> Option<Instant> {
+        let first_later = self
+            .arrivals
+            .iter()
+            .find(|(_, sequence)| *sequence > self.next)
+            .map(|(at, _)| *at);
+        let ended = self.end.map(|(_, at)| at);
+        match (first_later, ended) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn gap_timeout(&self) -> Duration {
+        let start_unknown = self.latest_known.is_none() && self.next == self.start;
+        let timeout = if self.mixed || start_unknown {
+            SHORT_GAP_TIMEOUT.min(self.limits.gap_timeout)
+        } else {
+            self.limits.gap_timeout
+        };
+        self.max_latency.map_or(timeout, |bound| bound.min(timeout))
+    }
+
+    fn overflowing(&self) -> bool {
+        self.is_full()
+    }
+
+    /// Whether the hole at the front is to be given up now, and why.
+    fn hole_expired(&self, now: Instant) -> Option<LossReason> {
+        if self.overflowing() && self.groups.range(self.next..).next().is_some() {
+            return Some(LossReason::Overflow);
+        }
+        if self.limits.can_repair {
+            // Holes are fetched (schedule); only a run of "not found" answers gives one up.
+            return (self.not_found_streak >= self.limits.max_not_found).then_some(LossReason::Missing);
+        }
+        let since = self.front_clock()?;
+        (now.duration_since(since) >= self.gap_timeout()).then_some(LossReason::Missing)
+    }
+
+    /// Whether the open group at the front has held later groups back for the gap timeout.
+    fn stalled(&self, now: Instant) -> bool {
+        if self.overflowing() && self.groups.range(self.next + 1..).next().is_some() {
+            return true;
+        }
+        self.front_clock()
+            .is_some_and(|since| now.duration_since(since) >= self.gap_timeout())
+    }
+
+    fn mark_broken(&mut self) {
+        if let Some(group) = self.groups.get_mut(&self.next) {
+            group.state = State::Broken;
+        }
+    }
+
+    /// Skips the hole at the front up to the next known group (or the end), counting every
+    /// sequence number in it.
+    fn skip_hole(&mut self, reason: LossReason) {
+        let to = self
+            .groups
+            .range(self.next..)
+            .next()
+            .map(|(sequence, _)| *sequence)
+            .or(self.end.map(|(end, _)| end))
+            .unwrap_or(self.next);
+        if to <= self.next {
+            return;
+        }
+        tracing::debug!(from = self.next, to, ?reason, "giving up a sequence gap");
+        self.losses.count(reason, to - self.next);
+        self.next = to;
+        self.next_index = 0;
+    }
+
+    /// Gives up group `sequence`, counting it once: missing if nothing of it ever arrived,
+    /// broken if it arrived in part, overflow when the buffer's cap forced it. What did arrive is
+    /// still delivered: the group becomes complete.
+    fn give_up_group(&mut self, sequence: u64, overflow: bool) {
+        let group = self.groups.entry(sequence).or_insert_with(|| Group {
+            objects: VecDeque::new(),
+            expect: 0,
+            state: State::Complete,
+            arrived: None,
+            was_missing: true,
+        });
+        let reason = match (overflow, group.was_missing && group.expect == 0) {
+            (true, _) => LossReason::Overflow,
+            (false, true) => LossReason::Missing,
+            (false, false) => LossReason::Broken,
+        };
+        if matches!(group.state, State::Repairing(_)) {
+            self.in_flight = self.in_flight.saturating_sub(1);
+        }
+        group.state = State::Complete;
+        self.losses.count(reason, 1);
+        tracing::debug!(group = sequence, ?reason, "giving up a group");
+    }
+
+    /// Drops what is buffered for `sequence`.
+    fn forget(&mut self, sequence: u64) {
+        if let Some(group) = self.groups.remove(&sequence) {
+            self.pending_bytes -= group.objects.iter().map(|o| o.payload.len()).sum::<usize>();
+            if let Some(at) = group.arrived {
+                self.arrivals.remove(&(at, sequence));
+            }
+            if matches!(group.state, State::Repairing(_)) {
+                self.in_flight = self.in_flight.saturating_sub(1);
+            }
+        }
+    }
+
+    fn advance(&mut self) {
+        // Delivery passed a group that really arrived: a run of "not found" answers is over.
+        if self.groups.get(&self.next).is_some_and(|group| group.arrived.is_some()) {
+            self.not_found_streak = 0;
+        }
+        self.forget(self.next);
+        self.next += 1;
+        self.next_index = 0;
+    }
+
+    /// Starts repairs where they are due: broken groups, and missing groups that trailed later
+    /// ones for the repair delay, among the first few positions from the front.
+    fn schedule(&mut self, now: Instant) {
+        if !self.limits.can_repair || self.in_flight >= self.limits.max_repairs {
+            return;
+        }
+        let clock = self.front_clock();
+        let due = clock.is_some_and(|since| now.duration_since(since) >= self.limits.repair_after);
+        let limit = self
+            .groups
+            .keys()
+            .next_back()
+            .copied()
+            .max(self.end.map(|(end, _)| end.saturating_sub(1)));
+        let Some(limit) = limit else { return };
+        let window = self.limits.max_repairs as u64 * 4;
+        let mut position = self.next;
+        while position <= limit
+            && position < self.next.saturating_add(window)
+            && self.in_flight < self.limits.max_repairs
+            && self.not_found_streak < self.limits.max_not_found
+        {
+            let later = due && (self.end.is_some() || self.groups.range(position + 1..).next().is_some());
+            match self.groups.get_mut(&position) {
+                Some(group) if group.state == State::Broken => {
+                    group.state = State::Repairing(now);
+                    self.in_flight += 1;
+                    self.repairs.push(Repair {
+                        group: position,
+                        from: group.expect,
+                    });
+                }
+                Some(_) => {}
+                None if later => {
+                    let from = if position == self.next { self.next_index } else { 0 };
+                    self.groups.insert(
+                        position,
+                        Group {
+                            objects: VecDeque::new(),
+                            expect: from,
+                            state: State::Repairing(now),
+                            arrived: None,
+                            was_missing: true,
+                        },
+                    );
+                    self.in_flight += 1;
+                    self.repairs.push(Repair { group: position, from });
+                }
+                None => {}
+            }
+            position += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "sequencer_tests.rs"]
+mod tests;

@@ -1,0 +1,377 @@
+//! Reading one session of a subscription.
+//!
+//! Two halves run side by side on one task. The *receiver* takes groups, their objects and
+//! datagrams off the session as they arrive and feeds them to the [`Sequencer`]; it never waits
+//! for the application (only for the sequencer's own cap), so moq-net's receive cache does not
+//! fill with groups nobody read yet. It also fetches again what the sequencer asks to repair.
+//! The *deliverer* hands what the sequencer releases to the application in order, waiting on the
+//! subscriber's callback window, and sleeps until the sequencer's next deadline or a change.
+//! The sequencer's lock is held only for its own bookkeeping, never across an await or a
+//! callback.
+
+use super::establish::Live;
+use super::sequencer::{Object, Repair, Sequencer};
+use super::Subscriber;
+use crate::core::events::ObjectInfo;
+use crate::core::publish::DeliveryMode;
+use crate::error::{self, Error};
+use futures::stream::{FuturesUnordered, StreamExt};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, Semaphore};
+
+/// How one session's reading ended.
+pub(super) enum Outcome {
+    /// The subscriber is gone or stopped: nothing more to do.
+    Stopped,
+    /// The publisher ended the track and every group below its end was delivered or counted.
+    Ended,
+    /// The subscription failed (often: the session was lost); the publisher's abort code if any.
+    Failed(Error, u32),
+}
+
+/// How long a repair (fetch and read one group) may take before it is dropped; the sequencer
+/// gives the group up at its own repair timeout, this only frees the future.
+const REPAIR_BOUND: Duration = Duration::from_secs(15);
+
+/// Reads `live` until the track ends, the session fails or the subscriber stops; returns how
+/// it ended and where delivery stands (the next group and the objects of it delivered).
+pub(super) async fn read(subscriber: &Weak<Subscriber>, live: Live, window: &Arc<Semaphore>) -> (Outcome, (u64, u64)) {
+    let reading = Reading {
+        subscriber,
+        sequencer: Mutex::new(live.sequencer),
+        changed: Notify::new(),
+        room: Notify::new(),
+        first_group: Notify::new(),
+        window,
+        timestamps: live.timestamps,
+        priority: live.priority,
+    };
+    let outcome = tokio::select! {
+        outcome = reading.receive(live.groups, live.track, live.widen.clone()) => outcome,
+        outcome = reading.receive_datagrams(live.datagrams, live.widen) => outcome,
+        outcome = reading.deliver() => outcome,
+    };
+    let position = reading.lock().position();
+    (outcome, position)
+}
+
+struct Reading<'a> {
+    subscriber: &'a Weak<Subscriber>,
+    sequencer: Mutex<Sequencer>,
+    /// The receiver changed the sequencer: the deliverer looks again.
+    changed: Notify,
+    /// The deliverer made room or scheduled repairs: the receiver looks again.
+    room: Notify,
+    /// The group cursor widened (a narrow LATEST start got its first group): so does the
+    /// datagram cursor.
+    first_group: Notify,
+    window: &'a Arc<Semaphore>,
+    timestamps: bool,
+    priority: u8,
+}
+
+/// Where a group being read came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The live subscription.
+    Live,
+    /// A fetch repairing it.
+    Repair,
+}
+
+/// A pending read of a group's next frame: the group, the index of that frame, the result.
+type FrameRead = Pin<
+    Box<
+        dyn Future<
+                Output = (
+                    moq_net::group::Consumer,
+                    u64,
+                    moq_net::Result<Option<moq_net::frame::Frame>>,
+                    Source,
+                ),
+            > + Send,
+    >,
+>;
+
+fn next_frame(mut group: moq_net::group::Consumer, source: Source) -> FrameRead {
+    Box::pin(async move {
+        let index = group.index();
+        let read = group.read_frame().await;
+        (group, index, read, source)
+    })
+}
+
+/// A pending fetch of a group to repair: the group, then its consumer or why not.
+type FetchRead = Pin<Box<dyn Future<Output = (u64, Option<moq_net::group::Consumer>)> + Send>>;
+
+fn fetch(track: &moq_net::track::Consumer, repair: Repair, priority: u8) -> FetchRead {
+    let fetching = track.fetch_group(
+        repair.group,
+        moq_net::group::Fetch::default()
+            .with_priority(priority)
+            .with_frame_start(repair.from),
+    );
+    Box::pin(async move {
+        match tokio::time::timeout(REPAIR_BOUND, fetching).await {
+            Ok(Ok(group)) => (repair.group, Some(group)),
+            Ok(Err(err)) => {
+                tracing::debug!(group = repair.group, "repair: {err}");
+                (repair.group, None)
+            }
+            Err(_) => (repair.group, None),
+        }
+    })
+}
+
+/// Switches a cursor from the narrow LATEST subscription to the normal one. A failure only
+/// means the track is gone, which its reader reports.
+fn widen_cursor(track: &mut moq_net::track::Subscriber, subscription: moq_net::track::Subscription) {
+    if let Err(err) = track.update(subscription) {
+        tracing::debug!("widening the subscription: {err}");
+    }
+}
+
+impl Reading<'_> {
+    fn lock(&self) -> MutexGuard<'_, Sequencer> {
+        self.sequencer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn timestamp(&self, timestamp: moq_net::Timestamp) -> u64 {
+        match self.timestamps {
+            true => u64::try_from(timestamp.as_micros()).unwrap_or(u64::MAX),
+            false => 0,
+        }
+    }
+
+    /// The receiver: groups and their objects into the sequencer, repairs out and back in.
+    /// Ends only with the session (or the subscriber): the deliverer reports the track's end.
+    async fn receive(
+        &self,
+        mut groups: moq_net::track::Subscriber,
+        track: moq_net::track::Consumer,
+        mut widen: Option<moq_net::track::Subscription>,
+    ) -> Outcome {
+        let mut live = FuturesUnordered::<FrameRead>::new();
+        let mut repairs = FuturesUnordered::<FrameRead>::new();
+        let mut fetches = FuturesUnordered::<FetchRead>::new();
+        let mut finished = false;
+        loop {
+            let full = self.lock().is_full();
+            tokio::select! {
+                received = groups.recv_group(), if !finished && !full => match received {
+                    Ok(Some(group)) => {
+                        if self.lock().open(group.sequence, Instant::now()) {
+                            live.push(next_frame(group, Source::Live));
+                        }
+                        if let Some(subscription) = widen.take() {
+                            widen_cursor(&mut groups, subscription);
+                            self.first_group.notify_one();
+                        }
+                    }
+                    Ok(None) => {
+                        finished = true;
+                        // Every group was handed out; the end is declared by then.
+                        let end = match tokio::time::timeout(Duration::from_millis(100), groups.finished()).await {
+                            Ok(Ok(end)) => end,
+                            _ => groups.latest().map_or(0, |latest| latest + 1),
+                        };
+                        self.lock().finish(end, Instant::now());
+                    }
+                    Err(err) => {
+                        let code = match err {
+                            moq_net::Error::App(code) => u32::from(code),
+                            _ => 0,
+                        };
+                        let message = match code {
+                            0 => "the subscription failed".to_string(),
+                            code => format!("the publisher aborted the track with code {code}"),
+                        };
+                        return Outcome::Failed(error::from_moq(&err, message), code);
+                    }
+                },
+                Some((group, index, read, source)) = live.next(), if !live.is_empty() && !full => {
+                    if let Some(group) = self.on_frame(group, index, read, source) {
+                        live.push(next_frame(group, source));
+                    }
+                }
+                Some((group, index, read, source)) = repairs.next(), if !repairs.is_empty() => {
+                    if let Some(group) = self.on_frame(group, index, read, source) {
+                        repairs.push(next_frame(group, source));
+                    }
+                }
+                Some((sequence, fetched)) = fetches.next(), if !fetches.is_empty() => match fetched {
+                    Some(group) => repairs.push(next_frame(group, Source::Repair)),
+                    None => self.lock().repaired(sequence, false, Instant::now()),
+                },
+                _ = self.room.notified() => {}
+            }
+            if self.subscriber.strong_count() == 0 {
+                return Outcome::Stopped;
+            }
+            for repair in self.lock().take_repairs() {
+                tracing::debug!(group = repair.group, from = repair.from, "fetching a group again");
+                fetches.push(fetch(&track, repair, self.priority));
+            }
+            self.changed.notify_one();
+        }
+    }
+
+    /// Takes one frame read; returns the group to read on from, or `None` once it ended.
+    fn on_frame(
+        &self,
+        group: moq_net::group::Consumer,
+        index: u64,
+        read: moq_net::Result<Option<moq_net::frame::Frame>>,
+        source: Source,
+    ) -> Option<moq_net::group::Consumer> {
+        let sequence = group.sequence;
+        let now = Instant::now();
+        match read {
+            Ok(Some(frame)) => {
+                self.lock().object(Object {
+                    group: sequence,
+                    index,
+                    timestamp_us: self.timestamp(frame.timestamp),
+                    payload: frame.payload,
+                    arrived: now,
+                });
+                Some(group)
+            }
+            Ok(None) => {
+                match source {
+                    Source::Live => self.lock().finished(sequence),
+                    Source::Repair => self.lock().repaired(sequence, true, now),
+                }
+                None
+            }
+            Err(err) => {
+                tracing::debug!(sequence, "group ended early: {err}");
+                match source {
+                    Source::Live => self.lock().broken(sequence, now),
+                    Source::Repair => self.lock().repaired(sequence, false, now),
+                }
+                None
+            }
+        }
+    }
+
+    /// Reads datagrams (best-effort: dropped while the callbacks are a window behind). Never
+    /// ends on its own: the group reader reports how the track ended.
+    async fn receive_datagrams(
+        &self,
+        mut track: moq_net::track::Subscriber,
+        mut widen: Option<moq_net::track::Subscription>,
+    ) -> Outcome {
+        loop {
+            let received = tokio::select! {
+                received = track.recv_datagram() => received,
+                _ = self.first_group.notified(), if widen.is_some() => {
+                    if let Some(subscription) = widen.take() {
+                        widen_cursor(&mut track, subscription);
+                    }
+                    continue;
+                }
+            };
+            let Ok(Some(datagram)) = received else { break };
+            let current = self.lock().datagram(datagram.sequence, Instant::now());
+            self.changed.notify_one();
+            if !current {
+                continue;
+            }
+            let Some(subscriber) = self.subscriber.upgrade() else {
+                return Outcome::Stopped;
+            };
+            let info = ObjectInfo {
+                group_id: datagram.sequence,
+                object_id: 0,
+                timestamp_us: self.timestamp(datagram.timestamp),
+                delivery_mode: DeliveryMode::Datagram,
+                priority: self.priority,
+            };
+            let object = Object {
+                group: datagram.sequence,
+                index: 0,
+                timestamp_us: info.timestamp_us,
+                payload: datagram.payload,
+                arrived: Instant::now(),
+            };
+            let permit = self
+                .window
+                .clone()
+                .try_acquire_many_owned(super::window_cost(object.payload.len()))
+                .ok();
+            if permit.is_none() && subscriber.uses_window() {
+                tracing::debug!("datagram dropped: the callback is {} objects behind", super::WINDOW);
+            }
+            if !subscriber.deliver(info, object, permit) {
+                return Outcome::Stopped;
+            }
+        }
+        std::future::pending().await
+    }
+
+    /// The deliverer: what the sequencer releases goes to the application in order; ENDED once
+    /// the track ended and every group below its end was delivered or counted.
+    async fn deliver(&self) -> Outcome {
+        loop {
+            let now = Instant::now();
+            let (ready, losses, deadline, done) = {
+                let mut sequencer = self.lock();
+                let ready = sequencer.ready(now);
+                (
+                    ready,
+                    sequencer.take_losses(),
+                    sequencer.deadline(now),
+                    sequencer.is_done(),
+                )
+            };
+            // Delivery made room, or the sequencer scheduled repairs: the receiver looks again.
+            self.room.notify_one();
+            let Some(subscriber) = self.subscriber.upgrade() else {
+                return Outcome::Stopped;
+            };
+            subscriber.tally.lost(&losses);
+            for object in ready {
+                let permit = match subscriber.uses_window() {
+                    true => match self
+                        .window
+                        .clone()
+                        .acquire_many_owned(super::window_cost(object.payload.len()))
+                        .await
+                    {
+                        Ok(permit) => Some(permit),
+                        Err(_) => return Outcome::Stopped,
+                    },
+                    false => None,
+                };
+                let info = ObjectInfo {
+                    group_id: object.group,
+                    object_id: object.index,
+                    timestamp_us: object.timestamp_us,
+                    delivery_mode: DeliveryMode::Stream,
+                    priority: self.priority,
+                };
+                if !subscriber.deliver(info, object, permit) {
+                    return Outcome::Stopped;
+                }
+            }
+            drop(subscriber);
+            if done {
+                return Outcome::Ended;
+            }
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = self.changed.notified() => {}
+                _ = sleep => {}
+            }
+        }
+    }
+}
