@@ -364,6 +364,25 @@ impl Client {
         dial(self.config.clone(), self.local.consume(), self.remote.clone(), url)
     }
 
+    /// Dials a second session to the relay for fetching alone: its own receive origin (returned
+    /// with it) and nothing published, so it shares no route or cache with the main session.
+    /// A subscription uses it to fetch groups the main session can no longer fetch (the relay
+    /// ended the live subscription while they were on their way; see `subscribe::session`);
+    /// dropping both closes it. Fails without a connected main session.
+    pub(crate) fn dial_for_fetching(
+        &self,
+    ) -> impl std::future::Future<Output = Result<(Arc<Session>, moq_net::origin::Producer)>> + Send + 'static {
+        let url = self.session("fetching").map(|_| self.lock().url.clone());
+        let config = self.config.clone();
+        async move {
+            let url = url?.ok_or_else(|| Error::not_connected("fetching"))?;
+            let remote = moq_tokio::origin::spawn_config(receive_origin());
+            let nothing = moq_tokio::origin::spawn();
+            let session = dial(config, nothing.consume(), remote.clone(), url).await?;
+            Ok((session, remote))
+        }
+    }
+
     /// Records a failed connect (if it is still the current one) and reports FAILED.
     fn connect_failed(&self, epoch: u64, err: Error) {
         let mut inner = self.lock();
@@ -680,7 +699,7 @@ impl Client {
 /// byte target by default, so without one every object received stays cached until the idle
 /// expiry; with it the oldest groups are evicted first (a subscription far enough behind to
 /// need them has long skipped them).
-pub const RECEIVE_CACHE_BYTES: u64 = 32 << 20;
+pub const RECEIVE_CACHE_BYTES: u64 = 64 << 20;
 
 /// The origin configuration for published broadcasts: the client's publish buffer.
 fn publish_origin(pool: &moq_net::cache::Pool) -> moq_net::origin::Config {

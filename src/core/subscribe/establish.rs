@@ -26,7 +26,6 @@ pub(crate) struct Target {
 /// A subscription live on one session: its cursors, where delivery starts, and what the
 /// session can do.
 pub(crate) struct Live {
-    pub track: moq_net::track::Consumer,
     pub groups: moq_net::track::Subscriber,
     pub datagrams: moq_net::track::Subscriber,
     pub sequencer: Sequencer,
@@ -54,6 +53,22 @@ impl Target {
         })
     }
 
+    /// The namespace of this target's track.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// A target with the same names and options, not tied to a client (for resolving in
+    /// another origin).
+    pub fn clone_names(&self) -> Self {
+        Self {
+            client: Weak::new(),
+            namespace: self.namespace.clone(),
+            track: self.track.clone(),
+            options: self.options,
+        }
+    }
+
     /// Where this target's track is: namespace/track, for messages.
     pub fn name(&self) -> String {
         format!("{}/{}", self.namespace, self.track)
@@ -65,14 +80,23 @@ impl Target {
         &self,
         client: &Arc<Client>,
     ) -> impl std::future::Future<Output = Result<moq_net::track::Consumer>> + Send + 'static {
-        let timeout = client.timeout();
-        let consumer = client.remote().consume();
         let own = client.own_broadcast(&self.namespace);
+        self.resolve_in(client.remote().consume(), own, client.timeout())
+    }
+
+    /// Resolves the track in `origin` (or in `own`, this client's broadcast), waiting up to
+    /// `timeout` for the relay to announce it.
+    pub fn resolve_in(
+        &self,
+        origin: moq_net::origin::Consumer,
+        own: Option<moq_net::broadcast::Consumer>,
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = Result<moq_net::track::Consumer>> + Send + 'static {
         let (namespace, track) = (self.namespace.clone(), self.track.clone());
         async move {
             let broadcast = match own {
                 Some(broadcast) => broadcast,
-                None => tokio::time::timeout(timeout, consumer.routed_broadcast(namespace.as_str()))
+                None => tokio::time::timeout(timeout, origin.routed_broadcast(namespace.as_str()))
                     .await
                     .map_err(|_| {
                         Error::new(
@@ -89,6 +113,13 @@ impl Target {
                 .track(&track)
                 .map_err(|err| error::from_moq(&err, format!("track \"{track}\"")))
         }
+    }
+
+    /// This target's track in `broadcast`.
+    pub fn track_in(&self, broadcast: &moq_net::broadcast::Consumer) -> Result<moq_net::track::Consumer> {
+        broadcast
+            .track(&self.track)
+            .map_err(|err| error::from_moq(&err, format!("track \"{}\"", self.track)))
     }
 
     /// Subscribes on the client's current session, bounded by twice the client's timeout.
@@ -180,7 +211,6 @@ impl Target {
             sequencer.set_max_latency(options.max_latency);
             let priority = groups.info().priority;
             Ok(Live {
-                track: consumer,
                 groups,
                 datagrams,
                 sequencer,

@@ -73,7 +73,7 @@ pub(crate) async fn run(subscriber: Weak<Subscriber>, target: Target, first: Opt
         }
         let before = current.sequencer.position();
         let started = Instant::now();
-        let (outcome, position) = session::read(&subscriber, current, &window).await;
+        let (outcome, position) = session::read(&subscriber, &target, current, &window).await;
         resume_at = Some(position);
         match outcome {
             Outcome::Stopped => return,

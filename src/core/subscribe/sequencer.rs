@@ -101,8 +101,10 @@ pub(crate) struct Limits {
     /// Consecutive "not found" answers for missing groups after which the rest of the hole is
     /// given up at once (the relay has nothing there: a sequence jump, or a real loss upstream).
     pub max_not_found: u32,
-    /// Payload bytes buffered at most; past it the reader waits, and a hole or stalled group at
-    /// the front is given up so delivery can go on.
+    /// Payload bytes buffered at most; past it the reader waits. Then a hole or an open group at
+    /// the front is fetched again where repairs are possible (the repair's objects are taken
+    /// even at the cap), and given up (counted as overflow) where they are not, so delivery
+    /// can go on.
     pub max_pending_bytes: usize,
     /// Groups (and datagram sequences) tracked at most, the same way.
     pub max_groups: usize,
@@ -114,10 +116,10 @@ impl Default for Limits {
             gap_timeout: Duration::from_secs(30),
             can_repair: false,
             repair_after: Duration::from_secs(1),
-            repair_timeout: Duration::from_secs(10),
+            repair_timeout: Duration::from_secs(20),
             max_repairs: 8,
             max_not_found: 16,
-            max_pending_bytes: 256 << 20,
+            max_pending_bytes: 64 << 20,
             max_groups: 65_536,
         }
     }
@@ -432,18 +434,18 @@ impl Sequencer {
                     continue;
                 }
                 State::Broken => {
-                    if self.limits.can_repair && !self.overflowing() {
+                    if self.limits.can_repair {
                         break; // waits for a repair slot (schedule below)
                     }
                     self.give_up_group(self.next, self.overflowing());
                     continue;
                 }
                 State::Repairing(since) => {
-                    if now.duration_since(since) < self.limits.repair_timeout && !self.overflowing() {
+                    if now.duration_since(since) < self.limits.repair_timeout {
                         break;
                     }
                     tracing::debug!(group = self.next, "a repair took too long");
-                    self.give_up_group(self.next, self.overflowing());
+                    self.give_up_group(self.next, false);
                     continue;
                 }
             }
@@ -509,12 +511,12 @@ impl Sequencer {
 
     /// Whether the hole at the front is to be given up now, and why.
     fn hole_expired(&self, now: Instant) -> Option<LossReason> {
-        if self.overflowing() && self.groups.range(self.next..).next().is_some() {
-            return Some(LossReason::Overflow);
-        }
         if self.limits.can_repair {
             // Holes are fetched (schedule); only a run of "not found" answers gives one up.
             return (self.not_found_streak >= self.limits.max_not_found).then_some(LossReason::Missing);
+        }
+        if self.overflowing() && self.groups.range(self.next..).next().is_some() {
+            return Some(LossReason::Overflow);
         }
         let since = self.front_clock()?;
         (now.duration_since(since) >= self.gap_timeout()).then_some(LossReason::Missing)
@@ -548,7 +550,7 @@ impl Sequencer {
         if to <= self.next {
             return;
         }
-        tracing::debug!(from = self.next, to, ?reason, "giving up a sequence gap");
+        tracing::warn!(from = self.next, to, ?reason, "giving up a sequence gap");
         self.losses.count(reason, to - self.next);
         self.next = to;
         self.next_index = 0;
@@ -575,7 +577,7 @@ impl Sequencer {
         }
         group.state = State::Complete;
         self.losses.count(reason, 1);
-        tracing::debug!(group = sequence, ?reason, "giving up a group");
+        tracing::warn!(group = sequence, ?reason, "giving up a group");
     }
 
     /// Drops what is buffered for `sequence`.

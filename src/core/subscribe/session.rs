@@ -9,12 +9,12 @@
 //! The sequencer's lock is held only for its own bookkeeping, never across an await or a
 //! callback.
 
-use super::establish::Live;
+use super::establish::{Live, Target};
 use super::sequencer::{Object, Repair, Sequencer};
 use super::Subscriber;
 use crate::core::events::ObjectInfo;
 use crate::core::publish::DeliveryMode;
-use crate::error::{self, Error};
+use crate::error::{self, Error, ErrorKind, Result};
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::future::Future;
 use std::pin::Pin;
@@ -32,14 +32,21 @@ pub(super) enum Outcome {
     Failed(Error, u32),
 }
 
-/// How long a repair (fetch and read one group) may take before it is dropped; the sequencer
-/// gives the group up at its own repair timeout, this only frees the future.
+/// How long a repair's fetch may take (dialing the second session included) before the group is
+/// given up (the sequencer's own repair timeout is longer, so this decides).
 const REPAIR_BOUND: Duration = Duration::from_secs(15);
 
 /// Reads `live` until the track ends, the session fails or the subscriber stops; returns how
 /// it ended and where delivery stands (the next group and the objects of it delivered).
-pub(super) async fn read(subscriber: &Weak<Subscriber>, live: Live, window: &Arc<Semaphore>) -> (Outcome, (u64, u64)) {
+pub(super) async fn read(
+    subscriber: &Weak<Subscriber>,
+    target: &Target,
+    live: Live,
+    window: &Arc<Semaphore>,
+) -> (Outcome, (u64, u64)) {
     let reading = Reading {
+        target,
+        fetcher: Arc::default(),
         subscriber,
         sequencer: Mutex::new(live.sequencer),
         changed: Notify::new(),
@@ -50,7 +57,7 @@ pub(super) async fn read(subscriber: &Weak<Subscriber>, live: Live, window: &Arc
         priority: live.priority,
     };
     let outcome = tokio::select! {
-        outcome = reading.receive(live.groups, live.track, live.widen.clone()) => outcome,
+        outcome = reading.receive(live.groups, live.widen.clone()) => outcome,
         outcome = reading.receive_datagrams(live.datagrams, live.widen) => outcome,
         outcome = reading.deliver() => outcome,
     };
@@ -60,6 +67,12 @@ pub(super) async fn read(subscriber: &Weak<Subscriber>, live: Live, window: &Arc
 
 struct Reading<'a> {
     subscriber: &'a Weak<Subscriber>,
+    /// Resolves the track afresh for repairs: once the publisher finished the track, the live
+    /// subscription's own track may have no route left to fetch through.
+    target: &'a Target,
+    /// A second session for fetches the main one can no longer make, dialed on first need and
+    /// closed with this reading.
+    fetcher: Arc<tokio::sync::OnceCell<Result<Fetcher>>>,
     sequencer: Mutex<Sequencer>,
     /// The receiver changed the sequencer: the deliverer looks again.
     changed: Notify,
@@ -105,25 +118,111 @@ fn next_frame(mut group: moq_net::group::Consumer, source: Source) -> FrameRead 
 }
 
 /// A pending fetch of a group to repair: the group, then its consumer or why not.
-type FetchRead = Pin<Box<dyn Future<Output = (u64, Option<moq_net::group::Consumer>)> + Send>>;
+type FetchRead = Pin<Box<dyn Future<Output = (u64, Fetched)> + Send>>;
 
-fn fetch(track: &moq_net::track::Consumer, repair: Repair, priority: u8) -> FetchRead {
-    let fetching = track.fetch_group(
-        repair.group,
-        moq_net::group::Fetch::default()
-            .with_priority(priority)
-            .with_frame_start(repair.from),
-    );
+/// How a repair's fetch ended.
+enum Fetched {
+    Group(moq_net::group::Consumer),
+    /// The relay (or the publisher behind it) does not have the group.
+    NotFound,
+    /// The fetch could not be made on this session (no route, dropped, timed out).
+    Unavailable(Error),
+}
+
+/// The second session a subscription fetches through when the main one cannot (see
+/// [`fetch`]): the session and the origin its broadcasts arrive in.
+struct Fetcher {
+    _session: Arc<crate::core::dial::Session>,
+    origin: moq_net::origin::Producer,
+}
+
+/// Fetches a group again, on a second session of the client's (dialed on the subscription's
+/// first repair), whose fresh request the relay serves from its cache or from the publisher.
+/// Not on the main session: its origin hands back the local copy of a group that stalled or
+/// broke on the way (the very copy being repaired), and once the publisher finished the track
+/// the local track has no route left to fetch through (moq-relay 0.17 ends a subscription at
+/// the track's live edge, cancelling older groups still on their way). The client's own
+/// broadcast is read locally, so it is fetched where it is.
+fn fetch(
+    target: &Target,
+    fetcher: &Arc<tokio::sync::OnceCell<Result<Fetcher>>>,
+    repair: Repair,
+    priority: u8,
+) -> FetchRead {
+    let client = target.client.upgrade();
+    let own = client
+        .as_ref()
+        .and_then(|client| client.own_broadcast(target.namespace()));
+    let timeout = client
+        .as_ref()
+        .map_or(Duration::from_secs(10), |client| client.timeout());
+    let dialing = client.as_ref().map(|client| client.dial_for_fetching());
+    let names = target.clone_names();
+    let fetcher = fetcher.clone();
+    let options = moq_net::group::Fetch::default()
+        .with_priority(priority)
+        .with_frame_start(repair.from);
     Box::pin(async move {
-        match tokio::time::timeout(REPAIR_BOUND, fetching).await {
-            Ok(Ok(group)) => (repair.group, Some(group)),
-            Ok(Err(err)) => {
-                tracing::debug!(group = repair.group, "repair: {err}");
-                (repair.group, None)
-            }
-            Err(_) => (repair.group, None),
-        }
+        let attempt = async move {
+            let origin = match own {
+                Some(own) => return fetch_in(std::future::ready(names.track_in(&own)), repair, options).await,
+                None => {
+                    let session = fetcher
+                        .get_or_init(|| async move {
+                            let dialing =
+                                dialing.ok_or_else(|| Error::new(ErrorKind::Closed, "the client was destroyed"))?;
+                            let (session, origin) = dialing.await?;
+                            Ok(Fetcher {
+                                _session: session,
+                                origin,
+                            })
+                        })
+                        .await;
+                    match session {
+                        Ok(session) => session.origin.consume(),
+                        Err(err) => return Fetched::Unavailable(err.clone()),
+                    }
+                }
+            };
+            fetch_in(names.resolve_in(origin, None, timeout), repair, options).await
+        };
+        let fetched = tokio::time::timeout(REPAIR_BOUND, attempt).await.unwrap_or_else(|_| {
+            Fetched::Unavailable(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "fetching group {} again took over {} s",
+                    repair.group,
+                    REPAIR_BOUND.as_secs()
+                ),
+            ))
+        });
+        (repair.group, fetched)
     })
+}
+
+/// Resolves the track, then fetches the repair's group from it.
+async fn fetch_in(
+    resolving: impl Future<Output = Result<moq_net::track::Consumer>>,
+    repair: Repair,
+    options: moq_net::group::Fetch,
+) -> Fetched {
+    match resolving.await {
+        Ok(track) => classify(track.fetch_group(repair.group, options).await),
+        Err(err) => Fetched::Unavailable(err),
+    }
+}
+
+fn classify(result: moq_net::Result<moq_net::group::Consumer>) -> Fetched {
+    match result {
+        Ok(group) => Fetched::Group(group),
+        Err(err) => {
+            let err = error::from_moq(&err, "fetching a group again");
+            match err.kind() {
+                ErrorKind::NotFound => Fetched::NotFound,
+                _ => Fetched::Unavailable(err),
+            }
+        }
+    }
 }
 
 /// Switches a cursor from the narrow LATEST subscription to the normal one. A failure only
@@ -151,7 +250,6 @@ impl Reading<'_> {
     async fn receive(
         &self,
         mut groups: moq_net::track::Subscriber,
-        track: moq_net::track::Consumer,
         mut widen: Option<moq_net::track::Subscription>,
     ) -> Outcome {
         let mut live = FuturesUnordered::<FrameRead>::new();
@@ -203,8 +301,15 @@ impl Reading<'_> {
                     }
                 }
                 Some((sequence, fetched)) = fetches.next(), if !fetches.is_empty() => match fetched {
-                    Some(group) => repairs.push(next_frame(group, Source::Repair)),
-                    None => self.lock().repaired(sequence, false, Instant::now()),
+                    Fetched::Group(group) => repairs.push(next_frame(group, Source::Repair)),
+                    Fetched::NotFound => {
+                        tracing::info!(group = sequence, "repair: the relay does not have the group");
+                        self.lock().repaired(sequence, false, Instant::now());
+                    }
+                    Fetched::Unavailable(err) => {
+                        tracing::info!(group = sequence, "repair failed, giving the group up: {err}");
+                        self.lock().repaired(sequence, false, Instant::now());
+                    }
                 },
                 _ = self.room.notified() => {}
             }
@@ -213,7 +318,7 @@ impl Reading<'_> {
             }
             for repair in self.lock().take_repairs() {
                 tracing::debug!(group = repair.group, from = repair.from, "fetching a group again");
-                fetches.push(fetch(&track, repair, self.priority));
+                fetches.push(fetch(self.target, &self.fetcher, repair, self.priority));
             }
             self.changed.notify_one();
         }
