@@ -122,7 +122,7 @@ type FetchRead = Pin<Box<dyn Future<Output = (u64, Fetched)> + Send>>;
 
 /// How a repair's fetch ended.
 enum Fetched {
-    Group(moq_net::group::Consumer),
+    Group(Box<moq_net::group::Consumer>),
     /// The relay (or the publisher behind it) does not have the group.
     NotFound,
     /// The fetch could not be made on this session (no route, dropped, timed out).
@@ -214,7 +214,7 @@ async fn fetch_in(
 
 fn classify(result: moq_net::Result<moq_net::group::Consumer>) -> Fetched {
     match result {
-        Ok(group) => Fetched::Group(group),
+        Ok(group) => Fetched::Group(Box::new(group)),
         Err(err) => {
             let err = error::from_moq(&err, "fetching a group again");
             match err.kind() {
@@ -301,7 +301,7 @@ impl Reading<'_> {
                     }
                 }
                 Some((sequence, fetched)) = fetches.next(), if !fetches.is_empty() => match fetched {
-                    Fetched::Group(group) => repairs.push(next_frame(group, Source::Repair)),
+                    Fetched::Group(group) => repairs.push(next_frame(*group, Source::Repair)),
                     Fetched::NotFound => {
                         tracing::info!(group = sequence, "repair: the relay does not have the group");
                         self.lock().repaired(sequence, false, Instant::now());
