@@ -1116,8 +1116,19 @@ MOQ_FFI_API void moq_client_destroy(MoqClient *client);
  * (may be NULL) receives CONNECTING, then CONNECTED or FAILED, and later DISCONNECTED (on
  * `moq_disconnect`, or when the relay goes away: at once when it closes the session, within
  * ~5 s when it goes silent), on the library's callback thread; `user_data` is passed back
- * untouched and must stay valid until the client is destroyed or reconnected with another
- * callback.
+ * untouched.
+ *
+ * Callback lifetime: each connect call registers its `callback` and `user_data` (NULL: none)
+ * in place of the previous call's. Once a connect call that replaced another callback or
+ * `user_data` returns, the old callback is not running and will not run again (its events
+ * not delivered yet are discarded), so the old `user_data` may be freed right away; called
+ * from inside the old callback itself, the call returns at once and no further call of the
+ * old callback follows. Connecting again with the same callback and `user_data` keeps the
+ * events still queued for them. A call that fails at once (INVALID_ARGUMENT, INVALID_STATE,
+ * INVALID_HANDLE) registers nothing: the previous callback stays. `moq_disconnect` keeps the
+ * callback (it receives DISCONNECTED); after `moq_client_destroy` returns it is not running
+ * and will not run again. So `user_data` must stay valid until the client is destroyed or a
+ * connect call with another callback or `user_data` has returned.
  *
  * Errors: INVALID_ARGUMENT (url), CONNECTION_FAILED (refused, TLS: the message names the
  * failed check), TIMEOUT, INVALID_STATE (already connected/connecting), INVALID_HANDLE.
@@ -1125,7 +1136,8 @@ MOQ_FFI_API void moq_client_destroy(MoqClient *client);
  *
  * # Safety
  * `url` is NULL or a NUL-terminated string. `callback`, if not NULL, is safe to call with
- * `user_data` from another thread until the client is destroyed.
+ * `user_data` from another thread until the client is destroyed or a connect call with
+ * another callback or `user_data` has returned.
  */
 MOQ_FFI_API
 MoqResult moq_connect(MoqClient *client,
@@ -1138,9 +1150,12 @@ MoqResult moq_connect(MoqClient *client,
  * arrives through `callback` on the library's callback thread: CONNECTING, then CONNECTED or
  * FAILED (after at most the configured timeout), later DISCONNECTED or RECONNECTING.
  *
- * Arguments, callback and `user_data` rules as for `moq_connect`. Errors returned here are
- * only the immediate ones: INVALID_ARGUMENT (url), INVALID_STATE, INVALID_HANDLE; dial
- * failures are reported as FAILED, with the reason in `moq_client_last_error`.
+ * Arguments, callback and `user_data` rules as for `moq_connect`: in particular, once this
+ * call returns, a callback it replaced (another function or `user_data`) is not running and
+ * will not run again, even with events it had queued (e.g. the FAILED of an earlier attempt),
+ * so its `user_data` may be freed. Errors returned here are only the immediate ones:
+ * INVALID_ARGUMENT (url), INVALID_STATE, INVALID_HANDLE; dial failures are reported as FAILED,
+ * with the reason in `moq_client_last_error`.
  *
  * # Safety
  * As for `moq_connect`.
