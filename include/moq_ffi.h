@@ -55,6 +55,12 @@
 
 
 /**
+ * Most control events of one gate waiting for the dispatcher at a time (see the module's
+ * "Bounds").
+ */
+#define MAX_QUEUED_EVENTS 1024
+
+/**
  * Major version of the moq-ffi release this header belongs to (Cargo.toml `version`).
  */
 #define MOQ_FFI_VERSION_MAJOR 0
@@ -704,6 +710,14 @@ typedef struct {
    * Bytes the client's publishers hold buffered now (client stats only; 0 otherwise).
    */
   uint64_t publish_buffered_bytes;
+  /**
+   * Events other than objects (subscription statuses, catalogs, announcements, connection
+   * states) not delivered because their callback fell 1024 events behind (per object), or
+   * the `moq_poll` control queue was full. Catalogs and connection states are replaced by
+   * the newest one, which is always delivered; terminal statuses are never dropped. Client
+   * stats count every drop of the client, subscriber stats that subscriber's.
+   */
+  uint64_t events_dropped;
 } MoqStats;
 
 /**
@@ -951,7 +965,9 @@ MOQ_FFI_API uint32_t moq_abi_version(void);
  * Works before and after `moq_connect` and across reconnects (namespaces already announced are
  * reported first). A client has one announcement watcher: registering again replaces it;
  * `moq_unsubscribe_announces` stops it. Strings are valid only during the call; `user_data`
- * must stay valid until the watcher is replaced or stopped, or the client destroyed.
+ * must stay valid until the watcher is replaced or stopped, or the client destroyed. At most
+ * 1024 announcements wait for the callback; while it is that far behind, newer ones are
+ * dropped, counted in the client's `MoqStats.events_dropped` and logged at WARN.
  *
  * Errors: CLOSED (client being destroyed), INVALID_HANDLE. Never blocks on the network.
  *
@@ -1019,7 +1035,9 @@ MoqSubscriber *moq_subscribe_catalog(MoqClient *client,
  * object is parsed and delivered to `on_catalog` (callback mode) or as `MOQ_EVENT_CATALOG`
  * (poll mode; both callbacks NULL). Malformed, oversized (over `MOQ_MAX_CATALOG_SIZE`) or
  * hostile JSON ends the subscription with `MOQ_SUBSCRIPTION_ERROR` naming the problem; it
- * never crashes or hangs. `on_status` (may be NULL) works as for `moq_subscribe_ex`.
+ * never crashes or hangs. `on_status` (may be NULL) works as for `moq_subscribe_ex`. When
+ * 1024 events of the subscription wait for the callback thread, a new catalog replaces the
+ * newest one waiting (counted in `MoqStats.events_dropped`): the latest catalog always arrives.
  *
  * # Safety
  * `namespace_str` and `catalog_track_name` are NULL or NUL-terminated; `options` is NULL or a
@@ -1116,7 +1134,9 @@ MOQ_FFI_API void moq_client_destroy(MoqClient *client);
  * (may be NULL) receives CONNECTING, then CONNECTED or FAILED, and later DISCONNECTED (on
  * `moq_disconnect`, or when the relay goes away: at once when it closes the session, within
  * ~5 s when it goes silent), on the library's callback thread; `user_data` is passed back
- * untouched.
+ * untouched. At most 1024 states wait for the callback: past that a new state replaces the
+ * newest one waiting (counted in `MoqStats.events_dropped`), so the latest state always
+ * arrives.
  *
  * Callback lifetime: each connect call registers its `callback` and `user_data` (NULL: none)
  * in place of the previous call's. Once a connect call that replaced another callback or
@@ -1657,7 +1677,9 @@ MOQ_FFI_API MoqSubscribeOptions moq_subscribe_options_default(void);
  * reports SUBSCRIBED when it is live (again after each resume), then exactly one terminal
  * status — NOT_FOUND (no such namespace or track within the client's timeout, unless
  * `options->wait_for_track`), ENDED (`moq_publisher_finish`) or ERROR (with the publisher's
- * abort code, or why it failed) — after which no callback of this subscription runs.
+ * abort code, or why it failed) — after which no callback of this subscription runs. The
+ * terminal status is never dropped; a SUBSCRIBED that finds 1024 events of this subscription
+ * still waiting for the callback thread is (counted in `MoqStats.events_dropped`).
  *
  * Callback delivery: `on_object` (required) receives each object with its `MoqObjectInfo`,
  * on the library's callback thread, in order; `on_status` may be NULL. Poll delivery

@@ -12,8 +12,24 @@
 //!   thread itself (inside a callback) it returns at once.
 //!
 //! A panic inside a job (our code around the callback) is caught and logged; the thread lives on.
+//!
+//! # Bounds
+//!
+//! Object callbacks ([`post`]) are bounded by their producer (a subscription's window). Control
+//! events (status, catalog, announcement, connection state) are bounded per gate: at most
+//! [`MAX_QUEUED_EVENTS`] of them wait at a time, counted by an atomic per gate. Beyond that:
+//!
+//! - [`post_event`] drops the new event (announcements, repeated SUBSCRIBED statuses);
+//! - [`post_latest`] puts the new event in place of the newest one of its lane still waiting
+//!   (connection states, catalogs): the newest always arrives, at the older one's place;
+//! - [`post_final`] never drops (a terminal status: at most one per gate).
+//!
+//! Every drop is counted in the gate ([`Gate::dropped`]) and reported by the caller's counters,
+//! and logged at WARN level: once when a burst of drops starts and once, with the count, when the
+//! callback has caught up (the log callback's style).
 
 use crate::error::{Error, Result};
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -23,11 +39,73 @@ use std::thread::ThreadId;
 /// Work for the dispatcher thread: usually one application callback.
 pub type Job = Box<dyn FnOnce() + Send>;
 
+/// Most control events of one gate waiting for the dispatcher at a time (see the module's
+/// "Bounds").
+pub const MAX_QUEUED_EVENTS: usize = 1024;
+
 /// Admission to callbacks for one object; closed for good by [`close`].
-#[derive(Debug)]
 pub struct Gate {
     id: u64,
     closed: AtomicBool,
+    /// Control events of this gate posted and neither started nor discarded yet.
+    queued: AtomicUsize,
+    /// Control events dropped (or replaced by a newer one) at the cap, over the gate's life.
+    dropped: AtomicU64,
+    /// Drops not reported in the log yet.
+    unreported: AtomicU64,
+    /// The events of [`post_latest`] waiting, oldest first (each also travels in its own
+    /// message, which takes it out of here when it runs or is dropped).
+    latest: Mutex<VecDeque<LaneSlot>>,
+}
+
+/// One waiting event of a gate's [`post_latest`] lane: a newer event may replace it until its
+/// message takes it.
+type LaneSlot = Arc<Mutex<Option<Job>>>;
+
+/// The message of one lane event. It takes its own event out (never another's), when it runs or
+/// when it is dropped unrun (a closed gate, a panic before the job, a stopped dispatcher), so
+/// the lane never keeps an event no message will run.
+struct LaneEvent {
+    gate: Arc<Gate>,
+    slot: Option<LaneSlot>,
+}
+
+impl LaneEvent {
+    /// Takes the event (possibly replaced by a newer one) and unlinks its slot from the lane.
+    fn take(&mut self) -> Option<Job> {
+        let slot = self.slot.take()?;
+        let job = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let mut lane = self.gate.latest.lock().unwrap_or_else(PoisonError::into_inner);
+        // Messages run in lane order, so this is the front but after an unrun one.
+        if let Some(index) = lane.iter().position(|waiting| Arc::ptr_eq(waiting, &slot)) {
+            lane.remove(index);
+        }
+        job
+    }
+
+    fn run(mut self) {
+        // Both locks are released before the event runs.
+        if let Some(job) = self.take() {
+            job();
+        }
+    }
+}
+
+impl Drop for LaneEvent {
+    fn drop(&mut self) {
+        drop(self.take());
+    }
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gate")
+            .field("id", &self.id)
+            .field("closed", &self.is_closed())
+            .field("queued", &self.queued())
+            .field("dropped", &self.dropped())
+            .finish()
+    }
 }
 
 impl Gate {
@@ -37,6 +115,10 @@ impl Gate {
         Arc::new(Self {
             id: NEXT.fetch_add(1, Ordering::Relaxed),
             closed: AtomicBool::new(false),
+            queued: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
+            unreported: AtomicU64::new(0),
+            latest: Mutex::new(VecDeque::new()),
         })
     }
 
@@ -44,10 +126,77 @@ impl Gate {
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
+
+    /// Control events of this gate waiting for the dispatcher now.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// Control events of this gate dropped or replaced at the cap so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Counts one dropped event; the first of a burst is logged.
+    fn count_drop(&self, what: &str) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        if self.unreported.fetch_add(1, Ordering::AcqRel) == 0 {
+            tracing::warn!(
+                "the {what} callback fell {MAX_QUEUED_EVENTS} events behind: newer {what} events are dropped until it catches up"
+            );
+        }
+    }
+
+    /// Logs the drops since the last report, now that an event was queued again.
+    fn report_drops(&self, what: &str) {
+        if self.unreported.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let dropped = self.unreported.swap(0, Ordering::AcqRel);
+        if dropped > 0 {
+            tracing::warn!(
+                "{dropped} {what} events were dropped: the {what} callback fell {MAX_QUEUED_EVENTS} events behind"
+            );
+        }
+    }
+}
+
+/// What became of a control event handed to [`post_event`], [`post_latest`] or [`post_final`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Posted {
+    /// Queued (or discarded with every other event of a closed gate).
+    Queued,
+    /// Not queued: the gate already had [`MAX_QUEUED_EVENTS`] waiting. Counted in the gate.
+    Dropped,
+    /// Queued in place of the newest waiting event of the lane, which is dropped and counted.
+    Replaced,
+}
+
+impl Posted {
+    /// Whether an event was dropped (the new one or the one it replaced).
+    pub fn dropped_one(self) -> bool {
+        self != Posted::Queued
+    }
+}
+
+/// A message's admission: holds its gate, and a control event's place in the gate's count
+/// until the message starts or is discarded.
+struct Ticket {
+    gate: Arc<Gate>,
+    counted: bool,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if self.counted {
+            self.gate.queued.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 enum Message {
-    Run(Arc<Gate>, Job),
+    Run(Ticket, Job),
     Stop,
 }
 
@@ -125,13 +274,15 @@ fn dispatcher() -> Result<Arc<Dispatcher>> {
 }
 
 fn run(dispatcher: &Dispatcher, receiver: Receiver<Message>) {
-    while let Ok(Message::Run(gate, job)) = receiver.recv() {
-        dispatcher.running.store(gate.id, Ordering::SeqCst);
-        if gate.closed.load(Ordering::SeqCst) {
+    while let Ok(Message::Run(ticket, job)) = receiver.recv() {
+        dispatcher.running.store(ticket.gate.id, Ordering::SeqCst);
+        if ticket.gate.closed.load(Ordering::SeqCst) {
             dispatcher.finish_job();
             drop(job);
             continue;
         }
+        // The event has started: it no longer waits.
+        drop(ticket);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             crate::inject::check("dispatch");
             job();
@@ -181,13 +332,124 @@ pub fn stop(timeout: std::time::Duration) -> Result<()> {
     }
 }
 
-/// Queues `job` to run on the dispatcher thread unless `gate` is closed by then.
+/// Queues `job` to run on the dispatcher thread unless `gate` is closed by then. Not counted
+/// against the gate's cap: for object callbacks, which their producer bounds (a window).
 pub fn post(gate: &Arc<Gate>, job: Job) -> Result<()> {
     if gate.is_closed() {
         return Ok(());
     }
+    send(
+        Ticket {
+            gate: gate.clone(),
+            counted: false,
+        },
+        job,
+    )
+}
+
+/// Queues a control event (`what` names its kind in the log) unless the gate already has
+/// [`MAX_QUEUED_EVENTS`] waiting; then it is dropped and counted ([`Posted::Dropped`]).
+pub fn post_event(gate: &Arc<Gate>, what: &str, job: Job) -> Result<Posted> {
+    if gate.is_closed() {
+        return Ok(Posted::Queued);
+    }
+    let admitted = gate
+        .queued
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < MAX_QUEUED_EVENTS).then_some(n + 1)
+        })
+        .is_ok();
+    if !admitted {
+        gate.count_drop(what);
+        return Ok(Posted::Dropped);
+    }
+    gate.report_drops(what);
+    send(
+        Ticket {
+            gate: gate.clone(),
+            counted: true,
+        },
+        job,
+    )?;
+    Ok(Posted::Queued)
+}
+
+/// Queues a control event that must never be dropped (a terminal status). Counted, so the
+/// gate's other events see the room it takes, but admitted beyond the cap: the caller posts at
+/// most a bounded number of these per gate (one).
+pub fn post_final(gate: &Arc<Gate>, job: Job) -> Result<()> {
+    if gate.is_closed() {
+        return Ok(());
+    }
+    gate.queued.fetch_add(1, Ordering::AcqRel);
+    send(
+        Ticket {
+            gate: gate.clone(),
+            counted: true,
+        },
+        job,
+    )
+}
+
+/// Queues a control event of which only the newest matters (a connection state, a catalog).
+/// Below the cap it is queued like [`post_event`]; at the cap it takes the place of the newest
+/// event of this lane still waiting, which is dropped and counted ([`Posted::Replaced`]), so the
+/// newest is always delivered, never later than the event it replaced. The gate's other events
+/// keep their order; one of this lane may now run before events posted after the one it
+/// replaced.
+pub fn post_latest(gate: &Arc<Gate>, what: &str, job: Job) -> Result<Posted> {
+    // Held until the message is sent, so the lane's order is its messages' order.
+    let mut lane = gate.latest.lock().unwrap_or_else(PoisonError::into_inner);
+    // Checked under the lane's lock: `close` empties the lane after closing the gate.
+    if gate.is_closed() {
+        return Ok(Posted::Queued);
+    }
+    if gate.queued.load(Ordering::Acquire) >= MAX_QUEUED_EVENTS {
+        if let Some(newest) = lane.back() {
+            let mut waiting = newest.lock().unwrap_or_else(PoisonError::into_inner);
+            // Empty once its message has taken it (running now): then this one is queued.
+            if waiting.is_some() {
+                let replaced = waiting.replace(job);
+                drop(waiting);
+                drop(lane);
+                drop(replaced);
+                gate.count_drop(what);
+                return Ok(Posted::Replaced);
+            }
+        }
+    }
+    gate.report_drops(what);
+    gate.queued.fetch_add(1, Ordering::AcqRel);
+    let slot: LaneSlot = Arc::new(Mutex::new(Some(job)));
+    lane.push_back(slot.clone());
+    let event = LaneEvent {
+        gate: gate.clone(),
+        slot: Some(slot),
+    };
+    let ticket = Ticket {
+        gate: gate.clone(),
+        counted: true,
+    };
+    match try_send(Message::Run(ticket, Box::new(move || event.run()))) {
+        Ok(()) => Ok(Posted::Queued),
+        Err((err, unsent)) => {
+            lane.pop_back();
+            // After the lane's lock: the unsent event unlinks itself.
+            drop(lane);
+            drop(unsent);
+            Err(err)
+        }
+    }
+}
+
+/// Sends one message to the dispatcher, starting it if needed.
+fn send(ticket: Ticket, job: Job) -> Result<()> {
+    try_send(Message::Run(ticket, job)).map_err(|(err, _unsent)| err)
+}
+
+/// Sends `message` to the dispatcher, starting it if needed; an unsent message comes back.
+fn try_send(message: Message) -> std::result::Result<(), (Error, Message)> {
     let stopped = || Error::internal("the callback thread has stopped");
-    let message = Message::Run(gate.clone(), job);
     // The common case sends under the shared read guard (no reference count to bump). A job
     // that could not be sent is dropped only after the guard is released: dropping it may run
     // code that posts again.
@@ -203,8 +465,14 @@ pub fn post(gate: &Arc<Gate>, job: Job) -> Result<()> {
     };
     match unsent {
         // No dispatcher yet: start one.
-        Ok(message) => dispatcher()?.sender.send(message).map_err(|_| stopped()),
-        Err(_) => Err(stopped()),
+        Ok(message) => match dispatcher() {
+            Ok(dispatcher) => dispatcher
+                .sender
+                .send(message)
+                .map_err(|std::sync::mpsc::SendError(message)| (stopped(), message)),
+            Err(err) => Err((err, message)),
+        },
+        Err(std::sync::mpsc::SendError(message)) => Err((stopped(), message)),
     }
 }
 
@@ -218,6 +486,14 @@ pub fn in_callback() -> bool {
 /// callback) none is running when this returns.
 pub fn close(gate: &Gate) {
     gate.closed.store(true, Ordering::SeqCst);
+    // The lane's waiting events will never run: release what they hold now, outside the lane's
+    // lock (their messages, discarded later, find their slots empty).
+    let waiting = std::mem::take(&mut *gate.latest.lock().unwrap_or_else(PoisonError::into_inner));
+    let discarded: Vec<Job> = waiting
+        .iter()
+        .filter_map(|slot| slot.lock().unwrap_or_else(PoisonError::into_inner).take())
+        .collect();
+    drop(discarded);
     let Some(dispatcher) = current() else {
         // No callback was ever posted, so none can be running.
         return;
@@ -285,6 +561,194 @@ mod tests {
             "later jobs run on the dispatcher"
         );
         assert!(!in_callback());
+    }
+
+    /// Occupies the dispatcher thread until the returned sender is dropped (bounded: 30 s).
+    fn hold_dispatcher() -> std::sync::mpsc::Sender<()> {
+        let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        post(
+            &Gate::new(),
+            Box::new(move || {
+                let _ = entered_tx.send(());
+                let _ = release_rx.recv_timeout(Duration::from_secs(30));
+            }),
+        )
+        .unwrap();
+        entered_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the dispatcher runs jobs");
+        release_tx
+    }
+
+    /// Waits until every job posted to the dispatcher before this call has been handled.
+    fn drain() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        post(&Gate::new(), Box::new(move || tx.send(()).unwrap())).unwrap();
+        rx.recv_timeout(Duration::from_secs(30)).expect("the dispatcher drains");
+    }
+
+    fn recorder(ran: &Arc<Mutex<Vec<usize>>>, value: usize) -> Job {
+        let ran = ran.clone();
+        Box::new(move || ran.lock().unwrap_or_else(PoisonError::into_inner).push(value))
+    }
+
+    #[test]
+    fn control_events_past_the_cap_are_dropped_and_counted_but_a_final_one_is_not() {
+        let release = hold_dispatcher();
+        let gate = Gate::new();
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let extra = 100;
+        let outcomes: Vec<Posted> = (0..MAX_QUEUED_EVENTS + extra)
+            .map(|i| post_event(&gate, "test", recorder(&ran, i)).unwrap())
+            .collect();
+        assert!(outcomes[..MAX_QUEUED_EVENTS].iter().all(|o| *o == Posted::Queued));
+        assert!(outcomes[MAX_QUEUED_EVENTS..].iter().all(|o| *o == Posted::Dropped));
+        assert_eq!(gate.dropped(), extra as u64);
+        assert_eq!(gate.queued(), MAX_QUEUED_EVENTS, "the queue stays at its cap");
+        // A final event is admitted past the cap, and runs after the others.
+        post_final(&gate, recorder(&ran, usize::MAX)).unwrap();
+        assert_eq!(gate.queued(), MAX_QUEUED_EVENTS + 1);
+        // Objects (plain posts) are not counted against the cap.
+        post(&gate, recorder(&ran, usize::MAX - 1)).unwrap();
+        assert_eq!(gate.queued(), MAX_QUEUED_EVENTS + 1);
+
+        drop(release);
+        drain();
+        let mut expected: Vec<usize> = (0..MAX_QUEUED_EVENTS).collect();
+        expected.extend([usize::MAX, usize::MAX - 1]);
+        assert_eq!(
+            *ran.lock().unwrap_or_else(PoisonError::into_inner),
+            expected,
+            "the admitted events ran once, in order"
+        );
+        assert_eq!(gate.queued(), 0, "every admitted event released its place");
+        // There is room again.
+        assert_eq!(post_event(&gate, "test", recorder(&ran, 7)).unwrap(), Posted::Queued);
+        drain();
+        assert_eq!(gate.dropped(), extra as u64);
+    }
+
+    #[test]
+    fn latest_events_past_the_cap_replace_the_newest_waiting_one() {
+        let release = hold_dispatcher();
+        let gate = Gate::new();
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let total = MAX_QUEUED_EVENTS + 10;
+        let outcomes: Vec<Posted> = (0..total)
+            .map(|i| post_latest(&gate, "test", recorder(&ran, i)).unwrap())
+            .collect();
+        assert!(outcomes[..MAX_QUEUED_EVENTS].iter().all(|o| *o == Posted::Queued));
+        assert!(outcomes[MAX_QUEUED_EVENTS..].iter().all(|o| *o == Posted::Replaced));
+        assert_eq!(gate.dropped(), 10);
+        assert_eq!(gate.queued(), MAX_QUEUED_EVENTS);
+        assert_eq!(
+            gate.latest.lock().unwrap_or_else(PoisonError::into_inner).len(),
+            MAX_QUEUED_EVENTS
+        );
+
+        drop(release);
+        drain();
+        // The first MAX - 1 in order, then the newest in the last one's place.
+        let mut expected: Vec<usize> = (0..MAX_QUEUED_EVENTS - 1).collect();
+        expected.push(total - 1);
+        assert_eq!(*ran.lock().unwrap_or_else(PoisonError::into_inner), expected);
+        assert_eq!(gate.queued(), 0);
+        assert!(gate.latest.lock().unwrap_or_else(PoisonError::into_inner).is_empty());
+    }
+
+    #[test]
+    fn latest_events_fill_a_cap_taken_by_other_events_and_keep_the_order() {
+        let release = hold_dispatcher();
+        let gate = Gate::new();
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        for i in 0..MAX_QUEUED_EVENTS {
+            assert_eq!(post_event(&gate, "test", recorder(&ran, i)).unwrap(), Posted::Queued);
+        }
+        // The cap is full of other events: the first latest event still gets in (the newest
+        // must arrive), later ones replace it.
+        let first = MAX_QUEUED_EVENTS;
+        assert_eq!(
+            post_latest(&gate, "test", recorder(&ran, first)).unwrap(),
+            Posted::Queued
+        );
+        assert_eq!(
+            post_latest(&gate, "test", recorder(&ran, first + 1)).unwrap(),
+            Posted::Replaced
+        );
+        assert_eq!(post_event(&gate, "test", recorder(&ran, 0)).unwrap(), Posted::Dropped);
+        assert_eq!(gate.queued(), MAX_QUEUED_EVENTS + 1);
+
+        drop(release);
+        drain();
+        let mut expected: Vec<usize> = (0..MAX_QUEUED_EVENTS).collect();
+        expected.push(first + 1);
+        assert_eq!(*ran.lock().unwrap_or_else(PoisonError::into_inner), expected);
+    }
+
+    #[test]
+    fn a_lane_message_dropped_unrun_takes_its_own_event_with_it() {
+        let gate = Gate::new();
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let mut events = Vec::new();
+        {
+            let mut lane = gate.latest.lock().unwrap_or_else(PoisonError::into_inner);
+            for value in [1, 2] {
+                let slot: LaneSlot = Arc::new(Mutex::new(Some(recorder(&ran, value))));
+                lane.push_back(slot.clone());
+                events.push(LaneEvent {
+                    gate: gate.clone(),
+                    slot: Some(slot),
+                });
+            }
+        }
+        let second = events.pop().unwrap();
+        // The first message is dropped without running (as after a panic before its job).
+        drop(events);
+        assert_eq!(gate.latest.lock().unwrap_or_else(PoisonError::into_inner).len(), 1);
+        second.run();
+        assert_eq!(
+            *ran.lock().unwrap_or_else(PoisonError::into_inner),
+            vec![2],
+            "the second message ran its own event"
+        );
+        assert!(gate.latest.lock().unwrap_or_else(PoisonError::into_inner).is_empty());
+    }
+
+    #[test]
+    fn close_discards_waiting_events_and_releases_what_they_hold() {
+        let release = hold_dispatcher();
+        let gate = Gate::new();
+        let held = Arc::new(());
+        let ran = Arc::new(AtomicUsize::new(0));
+        for _ in 0..3 {
+            let (held, ran) = (held.clone(), ran.clone());
+            let job: Job = Box::new(move || {
+                drop(held);
+                ran.fetch_add(1, Ordering::SeqCst);
+            });
+            assert_eq!(post_latest(&gate, "test", job).unwrap(), Posted::Queued);
+        }
+        let counter = ran.clone();
+        let event: Job = Box::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        assert_eq!(post_event(&gate, "test", event).unwrap(), Posted::Queued);
+        assert_eq!(Arc::strong_count(&held), 4);
+        close(&gate);
+        assert_eq!(Arc::strong_count(&held), 1, "close released the waiting latest events");
+        // Events posted after close are not kept either.
+        let late = held.clone();
+        assert_eq!(
+            post_latest(&gate, "test", Box::new(move || drop(late))).unwrap(),
+            Posted::Queued
+        );
+        assert_eq!(Arc::strong_count(&held), 1);
+
+        drop(release);
+        drain();
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "a discarded event ran");
+        assert_eq!(gate.queued(), 0, "discarded events released their places");
     }
 
     #[test]

@@ -244,8 +244,16 @@ impl Client {
         }
         if let Some(registration) = registration {
             let callback = registration.callback.clone();
-            if let Err(err) = dispatch::post(&registration.gate, Box::new(move || callback(state))) {
-                tracing::error!("dropped connection event {state:?}: {err}");
+            // At the cap the newest state replaces the newest waiting one: the last state is
+            // always delivered.
+            match dispatch::post_latest(
+                &registration.gate,
+                "connection state",
+                Box::new(move || callback(state)),
+            ) {
+                Ok(posted) if posted.dropped_one() => self.counters.events_dropped(1),
+                Ok(_) => {}
+                Err(err) => tracing::error!("dropped connection event {state:?}: {err}"),
             }
         }
     }
@@ -423,11 +431,18 @@ impl Client {
 
     /// The client's totals; `rtt_us` from the live session.
     pub fn stats(&self) -> Snapshot {
+        let counters = self.counters.snapshot();
         Snapshot {
             rtt_us: self.rtt_us(),
             publish_buffered: self.publish_buffered(),
-            ..self.counters.snapshot()
+            events_dropped: counters.events_dropped + self.hub.control_dropped(),
+            ..counters
         }
+    }
+
+    /// Counts control events (announcements) a full callback queue dropped.
+    pub(crate) fn events_dropped(&self, count: u64) {
+        self.counters.events_dropped(count);
     }
 
     /// The live session's smoothed RTT in microseconds, 0 without a session.

@@ -27,6 +27,7 @@ pub struct Counters {
     dropped_queue_full: AtomicU64,
     dropped_backpressure: AtomicU64,
     reconnects: AtomicU64,
+    events_dropped: AtomicU64,
 }
 
 /// A copy of the counters at one moment, plus the session's RTT estimate.
@@ -41,6 +42,9 @@ pub struct Snapshot {
     pub dropped_queue_full: u64,
     pub dropped_backpressure: u64,
     pub reconnects: u64,
+    /// Control events (status, catalog, announcement, connection state) dropped, or replaced by
+    /// a newer one, because their callback or poll queue was full.
+    pub events_dropped: u64,
     /// Bytes buffered by the client's publishers (client snapshots only).
     pub publish_buffered: u64,
     /// Smoothed round-trip time in microseconds; 0 when unknown (no session).
@@ -72,6 +76,11 @@ impl Counters {
         self.reconnects.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts control events a full callback queue dropped.
+    pub fn events_dropped(&self, count: u64) {
+        self.events_dropped.fetch_add(count, Ordering::Relaxed);
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         Snapshot {
@@ -84,6 +93,7 @@ impl Counters {
             dropped_queue_full: read(&self.dropped_queue_full),
             dropped_backpressure: read(&self.dropped_backpressure),
             reconnects: read(&self.reconnects),
+            events_dropped: read(&self.events_dropped),
             publish_buffered: 0,
             rtt_us: 0,
         }
@@ -118,5 +128,10 @@ impl Tally {
     pub fn dropped(&self, why: DropReason, count: u64) {
         self.own.dropped(why, count);
         self.client.dropped(why, count);
+    }
+
+    pub fn events_dropped(&self, count: u64) {
+        self.own.events_dropped(count);
+        self.client.events_dropped(count);
     }
 }

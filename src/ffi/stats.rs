@@ -37,11 +37,19 @@ pub struct MoqStats {
     pub objects_dropped_backpressure: u64,
     /// Bytes the client's publishers hold buffered now (client stats only; 0 otherwise).
     pub publish_buffered_bytes: u64,
+    /// Events other than objects (subscription statuses, catalogs, announcements, connection
+    /// states) not delivered because their callback fell 1024 events behind (per object), or
+    /// the `moq_poll` control queue was full. Catalogs and connection states are replaced by
+    /// the newest one, which is always delivered; terminal statuses are never dropped. Client
+    /// stats count every drop of the client, subscriber stats that subscriber's.
+    pub events_dropped: u64,
 }
 
 /// `sizeof(MoqStats)` of the first release (fields up to `rtt_us`).
 const STATS_SIZE_V1: usize = std::mem::offset_of!(MoqStats, objects_dropped_backpressure);
-const KNOWN_STATS_SIZES: [usize; 2] = [STATS_SIZE_V1, std::mem::size_of::<MoqStats>()];
+/// `sizeof(MoqStats)` of the second release (fields up to `publish_buffered_bytes`).
+const STATS_SIZE_V2: usize = std::mem::offset_of!(MoqStats, events_dropped);
+const KNOWN_STATS_SIZES: [usize; 3] = [STATS_SIZE_V1, STATS_SIZE_V2, std::mem::size_of::<MoqStats>()];
 
 /// Writes `snapshot` into the caller's struct after checking its `struct_size`.
 ///
@@ -72,6 +80,7 @@ unsafe fn write_stats(out: *mut MoqStats, snapshot: Snapshot) -> Result<()> {
         rtt_us: snapshot.rtt_us,
         objects_dropped_backpressure: snapshot.dropped_backpressure,
         publish_buffered_bytes: snapshot.publish_buffered,
+        events_dropped: snapshot.events_dropped,
     };
     // Only the caller's `size` bytes: an older, smaller struct gets its own fields.
     // SAFETY: `out` points to `size` writable bytes (checked to be a known layout size, at most
