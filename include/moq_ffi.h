@@ -1311,12 +1311,19 @@ MOQ_FFI_API void moq_free_str(const char *s);
  * Shuts the library down: destroys every client (sessions are aborted, not drained),
  * publisher, subscriber and embedded relay, stops the I/O runtime and the callback thread and
  * joins their threads, all within `timeout_ms` (0 = 5000). Afterwards every handle is invalid
- * (calls return MOQ_ERROR_INVALID_HANDLE) and no library thread is left, so the shared library
- * can be unloaded with `dlclose`; `moq_init` (or any call) starts a fresh library.
+ * (calls return MOQ_ERROR_INVALID_HANDLE). On MOQ_OK no library thread is left, so the shared
+ * library can be unloaded with `dlclose`; `moq_init` (or any call) starts a fresh library.
  *
  * Errors: INVALID_STATE when called from inside a callback (the callback thread cannot join
- * itself); TIMEOUT if a thread did not finish in time (a callback that does not return).
- * Call it from one thread while no other thread is using the library.
+ * itself). TIMEOUT whenever a library thread is still alive at the deadline: the message names
+ * it (`moq-ffi-callbacks`: a callback that has not returned; `moq-ffi-io`: a runtime task or
+ * blocking call that has not finished). A callback that does not return does not hold this
+ * call past its timeout; its `user_data` must then stay valid until it returns. Every handle
+ * is invalid all the same, but do not unload the library then. Such a thread finishes on its
+ * own, and the library stays usable meanwhile without ever running a second callback thread:
+ * later calls keep using the one still running (their callbacks run once the stuck one
+ * returns), and `moq_shutdown` may be called again to wait for it. Call it from one thread
+ * while no other thread is using the library.
  *
  * # Safety
  * None: takes no pointers.

@@ -13,6 +13,14 @@
 //!
 //! A panic inside a job (our code around the callback) is caught and logged; the thread lives on.
 //!
+//! # One thread, even across a shutdown
+//!
+//! [`stop`] asks the thread to exit after the jobs queued before it and waits, bounded. When the
+//! wait times out (a callback does not return), the thread stays the dispatcher, marked
+//! stopping: a later [`post`] revives it instead of starting a second thread (which would run
+//! callbacks concurrently with the stuck one), and a later [`stop`] waits for it again. Only a
+//! thread that has left its loop is replaced, after it has exited.
+//!
 //! # Bounds
 //!
 //! Object callbacks ([`post`]) are bounded by their producer (a subscription's window). Control
@@ -29,12 +37,34 @@
 //! callback has caught up (the log callback's style).
 
 use crate::error::{Error, Result};
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
-use std::thread::ThreadId;
+use std::time::Duration;
+
+/// The dispatcher thread's name.
+pub const THREAD_NAME: &str = "moq-ffi-callbacks";
+
+/// How long a call waits for a dispatcher thread that is leaving its loop to exit before it
+/// starts the next one (it only drops the jobs it did not run, so this is short in practice).
+const EXIT_WAIT: Duration = Duration::from_secs(5);
+
+/// [`Dispatcher::phase`]: running jobs.
+const RUNNING: u8 = 0;
+/// [`Dispatcher::phase`]: asked to exit at the `Stop` message queued by [`stop`].
+const STOPPING: u8 = 1;
+/// [`Dispatcher::phase`]: reached that `Stop` and left (or is leaving) its loop.
+const EXITING: u8 = 2;
+
+thread_local! {
+    /// Set on the dispatcher thread.
+    static ON_DISPATCHER: Cell<bool> = const { Cell::new(false) };
+    /// When set, [`close`] on this thread waits for a running callback only until then.
+    static CLOSE_DEADLINE: Cell<Option<std::time::Instant>> = const { Cell::new(None) };
+}
 
 /// Work for the dispatcher thread: usually one application callback.
 pub type Job = Box<dyn FnOnce() + Send>;
@@ -213,9 +243,11 @@ struct Dispatcher {
     waiters: AtomicUsize,
     idle: Mutex<()>,
     finished: Condvar,
-    thread: ThreadId,
-    /// Signals when the thread has left its loop (for a bounded join at shutdown).
-    exited: Mutex<Option<Receiver<()>>>,
+    /// [`RUNNING`], [`STOPPING`] or [`EXITING`]; changed only by compare-and-swap.
+    phase: AtomicU8,
+    /// Set when the thread has left its loop (for a bounded join).
+    exited: Mutex<bool>,
+    exit: Condvar,
     handle: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -229,33 +261,107 @@ impl Dispatcher {
             self.finished.notify_all();
         }
     }
+
+    /// Waits until the thread has left its loop, at most `timeout`; whether it has.
+    fn wait_exited(&self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut exited = self.exited.lock().unwrap_or_else(PoisonError::into_inner);
+        while !*exited {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            exited = self
+                .exit
+                .wait_timeout(exited, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+
+    /// Joins the thread once it has left its loop (it has nothing left to run).
+    fn join(&self) {
+        if let Some(handle) = self.handle.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            let _ = handle.join();
+        }
+    }
 }
 
-/// The running dispatcher; `None` before first use and after [`stop`].
+/// The dispatcher: `None` before first use and after a [`stop`] that joined its thread; a
+/// stopping one whose thread did not exit in time stays here (see the module's docs).
 static DISPATCHER: RwLock<Option<Arc<Dispatcher>>> = RwLock::new(None);
 
 fn current() -> Option<Arc<Dispatcher>> {
     DISPATCHER.read().unwrap_or_else(PoisonError::into_inner).clone()
 }
 
+/// Removes `dispatcher` from [`DISPATCHER`] (if it is still there) once its thread is joined.
+fn forget(dispatcher: &Arc<Dispatcher>) {
+    let mut slot = DISPATCHER.write().unwrap_or_else(PoisonError::into_inner);
+    if slot.as_ref().is_some_and(|current| Arc::ptr_eq(current, dispatcher)) {
+        *slot = None;
+    }
+}
+
+/// The dispatcher to send to: the running one, a stopping one revived, or (once the previous
+/// thread has exited) a new one.
 fn dispatcher() -> Result<Arc<Dispatcher>> {
-    if let Some(dispatcher) = current() {
+    loop {
+        if let Some(dispatcher) = current() {
+            match dispatcher
+                .phase
+                .compare_exchange(STOPPING, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    tracing::info!(
+                        "the callback thread is still busy after moq_shutdown timed out: it carries on and runs new callbacks once the running one returns"
+                    );
+                    return Ok(dispatcher);
+                }
+                Err(RUNNING) => return Ok(dispatcher),
+                Err(_) => {
+                    // It is leaving its loop: wait for it (outside every lock: the jobs it drops
+                    // may call into the dispatcher), then replace it.
+                    if !dispatcher.wait_exited(EXIT_WAIT) {
+                        return Err(Error::new(
+                            crate::error::ErrorKind::Timeout,
+                            format!(
+                                "the previous callback thread ({THREAD_NAME}) has not exited within {} ms; try again later",
+                                EXIT_WAIT.as_millis()
+                            ),
+                        ));
+                    }
+                    dispatcher.join();
+                    forget(&dispatcher);
+                    continue;
+                }
+            }
+        }
+        let mut slot = DISPATCHER.write().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_some() {
+            continue;
+        }
+        let dispatcher = spawn()?;
+        *slot = Some(dispatcher.clone());
         return Ok(dispatcher);
     }
-    let mut slot = DISPATCHER.write().unwrap_or_else(PoisonError::into_inner);
-    if let Some(dispatcher) = slot.as_ref() {
-        return Ok(dispatcher.clone());
-    }
+}
+
+/// Starts a dispatcher thread.
+fn spawn() -> Result<Arc<Dispatcher>> {
     let (sender, receiver) = channel();
-    let (exit_tx, exit_rx) = channel();
     let (ready_tx, ready_rx) = channel::<Arc<Dispatcher>>();
     let thread = std::thread::Builder::new()
-        .name("moq-ffi-callbacks".into())
+        .name(THREAD_NAME.into())
         .spawn(move || {
+            ON_DISPATCHER.with(|flag| flag.set(true));
             if let Ok(dispatcher) = ready_rx.recv() {
                 run(&dispatcher, receiver);
+                dispatcher.phase.store(EXITING, Ordering::Release);
+                *dispatcher.exited.lock().unwrap_or_else(PoisonError::into_inner) = true;
+                dispatcher.exit.notify_all();
             }
-            let _ = exit_tx.send(());
         })
         .map_err(|err| Error::internal(format!("could not start the callback thread: {err}")))?;
     let dispatcher = Arc::new(Dispatcher {
@@ -264,17 +370,34 @@ fn dispatcher() -> Result<Arc<Dispatcher>> {
         waiters: AtomicUsize::new(0),
         idle: Mutex::new(()),
         finished: Condvar::new(),
-        thread: thread.thread().id(),
-        exited: Mutex::new(Some(exit_rx)),
+        phase: AtomicU8::new(RUNNING),
+        exited: Mutex::new(false),
+        exit: Condvar::new(),
         handle: Mutex::new(Some(thread)),
     });
     let _ = ready_tx.send(dispatcher.clone());
-    *slot = Some(dispatcher.clone());
     Ok(dispatcher)
 }
 
+/// The dispatcher thread's loop; returns at a `Stop` it was asked for (the jobs queued after it
+/// are dropped with `receiver`, unrun).
 fn run(dispatcher: &Dispatcher, receiver: Receiver<Message>) {
-    while let Ok(Message::Run(ticket, job)) = receiver.recv() {
+    loop {
+        let (ticket, job) = match receiver.recv() {
+            Ok(Message::Run(ticket, job)) => (ticket, job),
+            Ok(Message::Stop) => {
+                if dispatcher
+                    .phase
+                    .compare_exchange(STOPPING, EXITING, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    return;
+                }
+                // Revived after a stop that timed out: this `Stop` is stale.
+                continue;
+            }
+            Err(_) => return,
+        };
         dispatcher.running.store(ticket.gate.id, Ordering::SeqCst);
         if ticket.gate.closed.load(Ordering::SeqCst) {
             dispatcher.finish_job();
@@ -296,40 +419,52 @@ fn run(dispatcher: &Dispatcher, receiver: Receiver<Message>) {
 }
 
 /// Stops the dispatcher thread after the callbacks already queued, waiting at most `timeout`
-/// for it to exit. Must not be called from inside a callback. A later [`post`] starts a new
-/// thread.
-pub fn stop(timeout: std::time::Duration) -> Result<()> {
+/// for it to exit and joining it. Must not be called from inside a callback.
+///
+/// `Timeout` (naming the thread) when it is still running at the deadline: it stays the
+/// dispatcher, stopping; a later [`post`] revives it and a later `stop` waits for it again, so
+/// there is never a second dispatcher thread. After a successful stop, a later [`post`] starts
+/// a new thread.
+pub fn stop(timeout: Duration) -> Result<()> {
     if in_callback() {
         return Err(Error::new(
             crate::error::ErrorKind::InvalidState,
             "cannot stop the callback thread from inside a callback",
         ));
     }
-    let Some(dispatcher) = DISPATCHER.write().unwrap_or_else(PoisonError::into_inner).take() else {
+    let Some(dispatcher) = current() else {
         return Ok(());
     };
-    let _ = dispatcher.sender.send(Message::Stop);
-    let exited = dispatcher.exited.lock().unwrap_or_else(PoisonError::into_inner).take();
-    match exited.map(|exited| exited.recv_timeout(timeout)) {
-        Some(Err(std::sync::mpsc::RecvTimeoutError::Timeout)) => Err(Error::new(
+    // A dispatcher already stopping has its `Stop` queued; one exiting needs none.
+    if dispatcher
+        .phase
+        .compare_exchange(RUNNING, STOPPING, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+    {
+        let _ = dispatcher.sender.send(Message::Stop);
+    }
+    if !dispatcher.wait_exited(timeout) {
+        let busy = dispatcher.running.load(Ordering::SeqCst) != 0;
+        return Err(Error::new(
             crate::error::ErrorKind::Timeout,
-            match timeout.is_zero() {
+            match (busy, timeout.is_zero()) {
+                (true, _) => format!(
+                    "the callback thread ({THREAD_NAME}) is still running a callback that has not returned by the deadline"
+                ),
                 // Nothing was left of the caller's budget: do not blame a callback.
-                true => "no time was left to join the callback thread: the earlier shutdown steps used up the timeout"
-                    .to_string(),
-                false => format!(
-                    "the callback thread did not finish within the {} ms left of the timeout (a callback may still be running)",
+                (false, true) => format!(
+                    "no time was left to join the callback thread ({THREAD_NAME}): the earlier shutdown steps used up the timeout"
+                ),
+                (false, false) => format!(
+                    "the callback thread ({THREAD_NAME}) did not finish the queued callbacks within the {} ms left of the timeout",
                     timeout.as_millis()
                 ),
             },
-        )),
-        _ => {
-            if let Some(handle) = dispatcher.handle.lock().unwrap_or_else(PoisonError::into_inner).take() {
-                let _ = handle.join();
-            }
-            Ok(())
-        }
+        ));
     }
+    dispatcher.join();
+    forget(&dispatcher);
+    Ok(())
 }
 
 /// Queues `job` to run on the dispatcher thread unless `gate` is closed by then. Not counted
@@ -456,15 +591,17 @@ fn try_send(message: Message) -> std::result::Result<(), (Error, Message)> {
     let unsent = {
         let slot = DISPATCHER.read().unwrap_or_else(PoisonError::into_inner);
         match slot.as_ref() {
-            Some(dispatcher) => match dispatcher.sender.send(message) {
-                Ok(()) => return Ok(()),
-                Err(unsent) => Err(unsent),
-            },
-            None => Ok(message),
+            Some(dispatcher) if dispatcher.phase.load(Ordering::Acquire) == RUNNING => {
+                match dispatcher.sender.send(message) {
+                    Ok(()) => return Ok(()),
+                    Err(unsent) => Err(unsent),
+                }
+            }
+            _ => Ok(message),
         }
     };
     match unsent {
-        // No dispatcher yet: start one.
+        // No dispatcher yet, or one stopping or gone: revive or start one.
         Ok(message) => match dispatcher() {
             Ok(dispatcher) => dispatcher
                 .sender
@@ -478,8 +615,7 @@ fn try_send(message: Message) -> std::result::Result<(), (Error, Message)> {
 
 /// Whether the calling thread is the dispatcher thread (i.e. we are inside a callback).
 pub fn in_callback() -> bool {
-    std::thread::current().name() == Some("moq-ffi-callbacks")
-        && current().is_some_and(|dispatcher| dispatcher.thread == std::thread::current().id())
+    ON_DISPATCHER.with(Cell::get)
 }
 
 /// Closes `gate`: no callback of it starts afterwards, and (unless called from inside a
@@ -498,15 +634,41 @@ pub fn close(gate: &Gate) {
         // No callback was ever posted, so none can be running.
         return;
     };
-    if dispatcher.thread == std::thread::current().id() || dispatcher.running.load(Ordering::SeqCst) != gate.id {
+    if in_callback() || dispatcher.running.load(Ordering::SeqCst) != gate.id {
         return;
     }
+    let deadline = CLOSE_DEADLINE.with(Cell::get);
     let mut idle = dispatcher.idle.lock().unwrap_or_else(PoisonError::into_inner);
     dispatcher.waiters.fetch_add(1, Ordering::SeqCst);
     while dispatcher.running.load(Ordering::SeqCst) == gate.id {
-        idle = dispatcher.finished.wait(idle).unwrap_or_else(PoisonError::into_inner);
+        idle = match deadline {
+            None => dispatcher.finished.wait(idle).unwrap_or_else(PoisonError::into_inner),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                let waited = dispatcher.finished.wait_timeout(idle, left);
+                waited.unwrap_or_else(PoisonError::into_inner).0
+            }
+        };
     }
     dispatcher.waiters.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// Runs `body` with the [`close`] calls it makes on this thread waiting for a running callback
+/// only until `deadline`: a bounded shutdown, which a callback that does not return must not
+/// hold beyond its timeout (the shutdown then reports the thread still running when it fails
+/// to join it).
+pub fn closing_until<T>(deadline: std::time::Instant, body: impl FnOnce() -> T) -> T {
+    struct Restore(Option<std::time::Instant>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CLOSE_DEADLINE.with(|current| current.set(self.0));
+        }
+    }
+    let _restore = Restore(CLOSE_DEADLINE.with(|current| current.replace(Some(deadline))));
+    body()
 }
 
 #[cfg(test)]
