@@ -55,6 +55,12 @@
 
 
 /**
+ * Most control events of one gate waiting for the dispatcher at a time (see the module's
+ * "Bounds").
+ */
+#define MAX_QUEUED_EVENTS 1024
+
+/**
  * Major version of the moq-ffi release this header belongs to (Cargo.toml `version`).
  */
 #define MOQ_FFI_VERSION_MAJOR 0
@@ -718,6 +724,14 @@ typedef struct {
    * short on the way (moq-lite-05+ and moq-transport), then delivered in order.
    */
   uint64_t groups_repaired;
+  /**
+   * Events other than objects (subscription statuses, catalogs, announcements, connection
+   * states) not delivered because their callback fell 1024 events behind (per object), or
+   * the `moq_poll` control queue was full. Catalogs and connection states are replaced by
+   * the newest one, which is always delivered; terminal statuses are never dropped. Client
+   * stats count every drop of the client, subscriber stats that subscriber's.
+   */
+  uint64_t events_dropped;
 } MoqStats;
 
 /**
@@ -965,7 +979,9 @@ MOQ_FFI_API uint32_t moq_abi_version(void);
  * Works before and after `moq_connect` and across reconnects (namespaces already announced are
  * reported first). A client has one announcement watcher: registering again replaces it;
  * `moq_unsubscribe_announces` stops it. Strings are valid only during the call; `user_data`
- * must stay valid until the watcher is replaced or stopped, or the client destroyed.
+ * must stay valid until the watcher is replaced or stopped, or the client destroyed. At most
+ * 1024 announcements wait for the callback; while it is that far behind, newer ones are
+ * dropped, counted in the client's `MoqStats.events_dropped` and logged at WARN.
  *
  * Errors: CLOSED (client being destroyed), INVALID_HANDLE. Never blocks on the network.
  *
@@ -1033,7 +1049,9 @@ MoqSubscriber *moq_subscribe_catalog(MoqClient *client,
  * object is parsed and delivered to `on_catalog` (callback mode) or as `MOQ_EVENT_CATALOG`
  * (poll mode; both callbacks NULL). Malformed, oversized (over `MOQ_MAX_CATALOG_SIZE`) or
  * hostile JSON ends the subscription with `MOQ_SUBSCRIPTION_ERROR` naming the problem; it
- * never crashes or hangs. `on_status` (may be NULL) works as for `moq_subscribe_ex`.
+ * never crashes or hangs. `on_status` (may be NULL) works as for `moq_subscribe_ex`. When
+ * 1024 events of the subscription wait for the callback thread, a new catalog replaces the
+ * newest one waiting (counted in `MoqStats.events_dropped`): the latest catalog always arrives.
  *
  * # Safety
  * `namespace_str` and `catalog_track_name` are NULL or NUL-terminated; `options` is NULL or a
@@ -1130,8 +1148,21 @@ MOQ_FFI_API void moq_client_destroy(MoqClient *client);
  * (may be NULL) receives CONNECTING, then CONNECTED or FAILED, and later DISCONNECTED (on
  * `moq_disconnect`, or when the relay goes away: at once when it closes the session, within
  * ~5 s when it goes silent), on the library's callback thread; `user_data` is passed back
- * untouched and must stay valid until the client is destroyed or reconnected with another
- * callback.
+ * untouched. At most 1024 states wait for the callback: past that a new state replaces the
+ * newest one waiting (counted in `MoqStats.events_dropped`), so the latest state always
+ * arrives.
+ *
+ * Callback lifetime: each connect call registers its `callback` and `user_data` (NULL: none)
+ * in place of the previous call's. Once a connect call that replaced another callback or
+ * `user_data` returns, the old callback is not running and will not run again (its events
+ * not delivered yet are discarded), so the old `user_data` may be freed right away; called
+ * from inside the old callback itself, the call returns at once and no further call of the
+ * old callback follows. Connecting again with the same callback and `user_data` keeps the
+ * events still queued for them. A call that fails at once (INVALID_ARGUMENT, INVALID_STATE,
+ * INVALID_HANDLE) registers nothing: the previous callback stays. `moq_disconnect` keeps the
+ * callback (it receives DISCONNECTED); after `moq_client_destroy` returns it is not running
+ * and will not run again. So `user_data` must stay valid until the client is destroyed or a
+ * connect call with another callback or `user_data` has returned.
  *
  * Errors: INVALID_ARGUMENT (url), CONNECTION_FAILED (refused, TLS: the message names the
  * failed check), TIMEOUT, INVALID_STATE (already connected/connecting), INVALID_HANDLE.
@@ -1139,7 +1170,8 @@ MOQ_FFI_API void moq_client_destroy(MoqClient *client);
  *
  * # Safety
  * `url` is NULL or a NUL-terminated string. `callback`, if not NULL, is safe to call with
- * `user_data` from another thread until the client is destroyed.
+ * `user_data` from another thread until the client is destroyed or a connect call with
+ * another callback or `user_data` has returned.
  */
 MOQ_FFI_API
 MoqResult moq_connect(MoqClient *client,
@@ -1152,9 +1184,12 @@ MoqResult moq_connect(MoqClient *client,
  * arrives through `callback` on the library's callback thread: CONNECTING, then CONNECTED or
  * FAILED (after at most the configured timeout), later DISCONNECTED or RECONNECTING.
  *
- * Arguments, callback and `user_data` rules as for `moq_connect`. Errors returned here are
- * only the immediate ones: INVALID_ARGUMENT (url), INVALID_STATE, INVALID_HANDLE; dial
- * failures are reported as FAILED, with the reason in `moq_client_last_error`.
+ * Arguments, callback and `user_data` rules as for `moq_connect`: in particular, once this
+ * call returns, a callback it replaced (another function or `user_data`) is not running and
+ * will not run again, even with events it had queued (e.g. the FAILED of an earlier attempt),
+ * so its `user_data` may be freed. Errors returned here are only the immediate ones:
+ * INVALID_ARGUMENT (url), INVALID_STATE, INVALID_HANDLE; dial failures are reported as FAILED,
+ * with the reason in `moq_client_last_error`.
  *
  * # Safety
  * As for `moq_connect`.
@@ -1290,12 +1325,19 @@ MOQ_FFI_API void moq_free_str(const char *s);
  * Shuts the library down: destroys every client (sessions are aborted, not drained),
  * publisher, subscriber and embedded relay, stops the I/O runtime and the callback thread and
  * joins their threads, all within `timeout_ms` (0 = 5000). Afterwards every handle is invalid
- * (calls return MOQ_ERROR_INVALID_HANDLE) and no library thread is left, so the shared library
- * can be unloaded with `dlclose`; `moq_init` (or any call) starts a fresh library.
+ * (calls return MOQ_ERROR_INVALID_HANDLE). On MOQ_OK no library thread is left, so the shared
+ * library can be unloaded with `dlclose`; `moq_init` (or any call) starts a fresh library.
  *
  * Errors: INVALID_STATE when called from inside a callback (the callback thread cannot join
- * itself); TIMEOUT if a thread did not finish in time (a callback that does not return).
- * Call it from one thread while no other thread is using the library.
+ * itself). TIMEOUT whenever a library thread is still alive at the deadline: the message names
+ * it (`moq-ffi-callbacks`: a callback that has not returned; `moq-ffi-io`: a runtime task or
+ * blocking call that has not finished). A callback that does not return does not hold this
+ * call past its timeout; its `user_data` must then stay valid until it returns. Every handle
+ * is invalid all the same, but do not unload the library then. Such a thread finishes on its
+ * own, and the library stays usable meanwhile without ever running a second callback thread:
+ * later calls keep using the one still running (their callbacks run once the stuck one
+ * returns), and `moq_shutdown` may be called again to wait for it. Call it from one thread
+ * while no other thread is using the library.
  *
  * # Safety
  * None: takes no pointers.
@@ -1656,7 +1698,9 @@ MOQ_FFI_API MoqSubscribeOptions moq_subscribe_options_default(void);
  * reports SUBSCRIBED when it is live (again after each resume), then exactly one terminal
  * status — NOT_FOUND (no such namespace or track within the client's timeout, unless
  * `options->wait_for_track`), ENDED (`moq_publisher_finish`) or ERROR (with the publisher's
- * abort code, or why it failed) — after which no callback of this subscription runs.
+ * abort code, or why it failed) — after which no callback of this subscription runs. The
+ * terminal status is never dropped; a SUBSCRIBED that finds 1024 events of this subscription
+ * still waiting for the callback thread is (counted in `MoqStats.events_dropped`).
  *
  * Callback delivery: `on_object` (required) receives each object with its `MoqObjectInfo`,
  * on the library's callback thread, in order; `on_status` may be NULL. Poll delivery

@@ -3,14 +3,88 @@
 //! The runtime starts lazily on first use and lives for the rest of the process. Callers never
 //! enter it with `block_on`: they spawn the work and wait on a plain channel with a deadline, so
 //! a wait works from any thread (a C thread, a callback, another runtime) and always ends.
+//!
+//! Every runtime thread is counted from its start until its last thread-local is destroyed (the
+//! last thing it runs), so [`shutdown`] can tell whether any of them is still alive.
 
 use crate::error::{Error, ErrorKind, Result};
+use std::cell::RefCell;
 use std::future::Future;
-use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use tokio::runtime::{Handle, Runtime};
 
 static RUNTIME: Mutex<Option<Runtime>> = Mutex::new(None);
+
+/// The name of the runtime's threads.
+pub const THREAD_NAME: &str = "moq-ffi-io";
+
+/// Threads of every runtime this library started (the current one and those shut down) that
+/// have not exited yet.
+static IO_THREADS: LiveThreads = LiveThreads::new();
+
+/// A count of live threads, with a way to wait for none.
+pub(crate) struct LiveThreads {
+    count: Mutex<usize>,
+    changed: Condvar,
+}
+
+/// Uncounts its thread when the thread's thread-locals are destroyed, as it exits.
+struct Alive(&'static LiveThreads);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        let mut count = self.0.count.lock().unwrap_or_else(PoisonError::into_inner);
+        *count = count.saturating_sub(1);
+        self.0.changed.notify_all();
+    }
+}
+
+thread_local! {
+    static ALIVE: RefCell<Vec<Alive>> = const { RefCell::new(Vec::new()) };
+}
+
+impl LiveThreads {
+    pub(crate) const fn new() -> Self {
+        Self {
+            count: Mutex::new(0),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Counts the calling thread until it exits.
+    fn started(&'static self) {
+        *self.count.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        ALIVE.with(|alive| alive.borrow_mut().push(Alive(self)));
+    }
+
+    /// Waits until no counted thread is alive or `deadline` passes; returns how many are left.
+    fn wait_for_none(&self, deadline: Instant) -> usize {
+        let mut count = self.count.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if *count == 0 || left.is_zero() {
+                return *count;
+            }
+            count = self
+                .changed
+                .wait_timeout(count, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+/// A multi-thread runtime whose threads `threads` counts.
+fn build(threads: &'static LiveThreads) -> std::io::Result<Runtime> {
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name(THREAD_NAME)
+        .on_thread_start(move || threads.started())
+        .enable_all()
+        .build()
+}
 
 /// The runtime's handle, starting the runtime on first use.
 pub fn handle() -> Result<Handle> {
@@ -18,13 +92,8 @@ pub fn handle() -> Result<Handle> {
     if let Some(runtime) = slot.as_ref() {
         return Ok(runtime.handle().clone());
     }
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .thread_name("moq-ffi-io")
-        .enable_all()
-        .build()
-        .map_err(|err| Error::internal(format!("could not start the I/O runtime: {err}")))?;
+    let runtime =
+        build(&IO_THREADS).map_err(|err| Error::internal(format!("could not start the I/O runtime: {err}")))?;
     // rustls needs one process-wide crypto provider; an application may have installed its
     // own already, which is fine.
     let _guard = runtime.enter();
@@ -41,6 +110,10 @@ pub fn handle() -> Result<Handle> {
 /// Stops the runtime: cancels every task and joins the worker threads, waiting at most
 /// `timeout`. The next [`handle`] starts a fresh runtime. Must not be called from a runtime
 /// thread.
+///
+/// `Timeout` (naming the threads) when a runtime thread, of this runtime or of one shut down
+/// earlier, is still alive at the deadline (a blocking call that did not return); it exits on
+/// its own once that call returns.
 pub fn shutdown(timeout: Duration) -> Result<()> {
     if Handle::try_current().is_ok() {
         return Err(Error::new(
@@ -49,10 +122,31 @@ pub fn shutdown(timeout: Duration) -> Result<()> {
         ));
     }
     let runtime = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner).take();
+    shut_down(runtime, &IO_THREADS, timeout)
+}
+
+/// Shuts `runtime` down and waits until none of `threads` is alive, at most `timeout` in all.
+fn shut_down(runtime: Option<Runtime>, threads: &LiveThreads, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
     if let Some(runtime) = runtime {
         runtime.shutdown_timeout(timeout);
     }
-    Ok(())
+    match threads.wait_for_none(deadline) {
+        0 => Ok(()),
+        left => Err(Error::new(
+            ErrorKind::Timeout,
+            match timeout.is_zero() {
+                // Nothing was left of the caller's budget: do not blame a task.
+                true => format!(
+                    "no time was left to join {left} I/O runtime thread(s) ({THREAD_NAME}): the earlier shutdown steps used up the timeout"
+                ),
+                false => format!(
+                    "{left} I/O runtime thread(s) ({THREAD_NAME}) still running {} ms after the runtime was told to stop (a blocking call has not returned)",
+                    timeout.as_millis()
+                ),
+            },
+        )),
+    }
 }
 
 /// Runs `future` on the runtime and waits for it on the calling thread for at most `timeout`.
@@ -107,4 +201,46 @@ where
         }
     });
     abort
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shutdown_reports_a_thread_still_running_then_sees_it_exit() {
+        static THREADS: LiveThreads = LiveThreads::new();
+        let runtime = build(&THREADS).unwrap();
+        let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        runtime.spawn_blocking(move || {
+            let _ = entered_tx.send(());
+            let _ = release_rx.recv_timeout(Duration::from_secs(30));
+        });
+        entered_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert!(THREADS.wait_for_none(Instant::now()) >= 1);
+
+        let err = shut_down(Some(runtime), &THREADS, Duration::from_millis(100)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout);
+        assert!(err.message().contains(THREAD_NAME), "{}", err.message());
+
+        drop(release_tx);
+        assert_eq!(
+            THREADS.wait_for_none(Instant::now() + Duration::from_secs(30)),
+            0,
+            "the blocking thread exits once its call returns"
+        );
+        shut_down(None, &THREADS, Duration::from_millis(100)).unwrap();
+    }
+
+    #[test]
+    fn shutdown_of_an_idle_runtime_joins_every_thread() {
+        static THREADS: LiveThreads = LiveThreads::new();
+        let runtime = build(&THREADS).unwrap();
+        runtime.block_on(async {
+            tokio::task::spawn_blocking(|| ()).await.unwrap();
+        });
+        shut_down(Some(runtime), &THREADS, Duration::from_secs(10)).unwrap();
+        assert_eq!(THREADS.wait_for_none(Instant::now()), 0);
+    }
 }

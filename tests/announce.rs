@@ -413,3 +413,172 @@ fn unsubscribe_announces_from_inside_its_callback_returns_and_nothing_follows() 
     moq_client_destroy(publisher_client);
     moq_client_destroy(watcher_client);
 }
+
+// ── A flood the callback cannot keep up with ────────────────────────────────────────────────
+
+/// An announcement callback that holds the callback thread on its first call until released,
+/// then records every call.
+struct Flood {
+    recorder: Arc<Announcements>,
+    entered: std::sync::Mutex<bool>,
+    released: std::sync::Mutex<bool>,
+    changed: std::sync::Condvar,
+}
+
+unsafe extern "C" fn on_announce_held(user_data: *mut c_void, namespace_str: *const c_char, active: bool) {
+    // SAFETY: `user_data` is a kept `Flood`, alive for the process.
+    let flood = unsafe { &*(user_data as *const Flood) };
+    let first = {
+        let mut entered = flood.entered.lock().unwrap();
+        !std::mem::replace(&mut *entered, true)
+    };
+    if first {
+        flood.changed.notify_all();
+        // Bounded: a failing test must not hold every other test's callbacks for long.
+        let deadline = Instant::now() + WAIT * 6 * time_scale();
+        let mut released = flood.released.lock().unwrap();
+        while !*released && Instant::now() < deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            released = flood.changed.wait_timeout(released, left).unwrap().0;
+        }
+    }
+    // SAFETY: forwarded from this callback's contract.
+    unsafe { on_announce(Arc::as_ptr(&flood.recorder) as *mut c_void, namespace_str, active) };
+}
+
+/// A log callback recording the messages (into a kept `Recorder<String>`).
+unsafe extern "C" fn on_log(
+    user_data: *mut c_void,
+    _level: MoqLogLevel,
+    _target: *const c_char,
+    message: *const c_char,
+) {
+    // SAFETY: `user_data` is a kept `Recorder<String>`, alive for the process.
+    let recorder = unsafe { &*(user_data as *const Recorder<String>) };
+    recorder.push(c_string(message));
+}
+
+fn client_stats(client: *mut MoqClient) -> MoqStats {
+    let mut stats = MoqStats {
+        struct_size: std::mem::size_of::<MoqStats>() as u32,
+        ..Default::default()
+    };
+    // SAFETY: `stats` is a writable `MoqStats` with `struct_size` set.
+    assert_ok(unsafe { moq_client_stats(client, &mut stats) });
+    stats
+}
+
+/// A publisher announcing thousands of namespaces to a watcher whose callback is stuck: the
+/// callback queue stops at its cap (1024 waiting), every announcement past it is dropped and
+/// counted in the client's `events_dropped` (exactly: the stuck call, 1024 waiting, the rest
+/// dropped) and reported at WARN level, the library stays responsive meanwhile, and once the
+/// callback returns the admitted announcements arrive and new ones get through again.
+#[test]
+fn an_announcement_flood_to_a_stuck_callback_stays_bounded_and_counts_its_drops() {
+    const COUNT: usize = 20_000;
+    const CAP: usize = 1024; // moq_ffi::dispatch::MAX_QUEUED_EVENTS
+    assert_eq!(CAP, moq_ffi::dispatch::MAX_QUEUED_EVENTS);
+    let logs = kept(Recorder::<String>::new());
+    // SAFETY: `logs` is kept alive for the process.
+    assert_ok(unsafe { moq_set_log_callback(MOQ_LOG_WARN, Some(on_log), user_data(&logs)) });
+    let relay = TestRelay::start();
+    let watcher_client = connected_client(&relay);
+    let publisher_client = connected_client(&relay);
+    let flood = kept(Arc::new(Flood {
+        recorder: kept(Announcements::new()),
+        entered: std::sync::Mutex::new(false),
+        released: std::sync::Mutex::new(false),
+        changed: std::sync::Condvar::new(),
+    }));
+    let prefix = cstr("flood");
+    // SAFETY: `prefix` is NUL-terminated; `flood` is kept alive for the process.
+    assert_ok(unsafe {
+        moq_subscribe_announces_ex(
+            watcher_client,
+            prefix.as_ptr(),
+            Some(on_announce_held),
+            Arc::as_ptr(&flood) as *mut c_void,
+        )
+    });
+
+    // The first announcement's callback holds the callback thread.
+    let name = |i: usize| format!("flood/{i:05}");
+    let announce = |i: usize| {
+        let namespace = cstr(&name(i));
+        // SAFETY: a live NUL-terminated string.
+        assert_ok(unsafe { moq_announce_namespace(publisher_client, namespace.as_ptr()) });
+    };
+    announce(0);
+    {
+        let deadline = Instant::now() + WAIT * time_scale();
+        let mut entered = flood.entered.lock().unwrap();
+        while !*entered && Instant::now() < deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            entered = flood.changed.wait_timeout(entered, left).unwrap().0;
+        }
+        assert!(*entered, "the first announcement never reached the callback");
+    }
+
+    let started = Instant::now();
+    let mut slowest_call = Duration::ZERO;
+    for i in 1..COUNT {
+        let call = Instant::now();
+        announce(i);
+        let _ = client_stats(watcher_client);
+        slowest_call = slowest_call.max(call.elapsed());
+    }
+    let expected_drops = (COUNT - 1 - CAP) as u64;
+    let arrived = wait_until(WAIT * 6 * time_scale(), || {
+        client_stats(watcher_client).events_dropped >= expected_drops
+    });
+    let dropped = client_stats(watcher_client).events_dropped;
+    assert!(
+        arrived,
+        "{dropped} of the {expected_drops} expected drops after {:?}",
+        started.elapsed()
+    );
+    eprintln!(
+        "{COUNT} announcements reached the stuck watcher in {:?}; slowest announce + stats call {slowest_call:?}",
+        started.elapsed()
+    );
+    assert_eq!(dropped, expected_drops, "the queue held more than its cap");
+    assert!(
+        slowest_call < Duration::from_secs(2) * time_scale(),
+        "an API call took {slowest_call:?} during the flood"
+    );
+    assert!(flood.recorder.snapshot().is_empty(), "the callback is still held");
+
+    *flood.released.lock().unwrap() = true;
+    flood.changed.notify_all();
+    // The held call and the 1024 admitted.
+    let delivered = flood
+        .recorder
+        .wait_until(WAIT * time_scale(), |items| items.len() > CAP);
+    let items = flood.recorder.snapshot();
+    assert!(delivered, "{} of {} delivered", items.len(), CAP + 1);
+    assert_eq!(items[0].namespace, name(0), "the held call comes first");
+    let distinct: std::collections::HashSet<&str> = items.iter().map(|a| a.namespace.as_str()).collect();
+    assert_eq!(distinct.len(), CAP + 1, "an announcement was delivered twice");
+    assert!(items.iter().all(|a| a.active && a.namespace.starts_with("flood/")));
+
+    // There is room again: a new announcement arrives, nothing more was dropped.
+    announce(COUNT);
+    expect(&flood.recorder, &name(COUNT), true);
+    assert_eq!(client_stats(watcher_client).events_dropped, expected_drops);
+    assert_eq!(flood.recorder.snapshot().len(), CAP + 2);
+    // Reported like the log callback's own drops: when they start, and how many once there
+    // was room again.
+    let reported = format!("{expected_drops} announcement events were dropped");
+    let logged = logs.wait_until(WAIT * time_scale(), |messages| {
+        messages
+            .iter()
+            .any(|m| m.contains("announcement callback fell 1024 events behind"))
+            && messages.iter().any(|m| m.contains(&reported))
+    });
+    assert!(logged, "drops not reported in the log: {:?}", logs.snapshot());
+    // SAFETY: clearing takes no pointers.
+    assert_ok(unsafe { moq_set_log_callback(MOQ_LOG_OFF, None, std::ptr::null_mut()) });
+
+    moq_client_destroy(publisher_client);
+    moq_client_destroy(watcher_client);
+}

@@ -475,6 +475,215 @@ fn connection_callback_sees_connecting_connected_then_disconnected_on_disconnect
     moq_client_destroy(client);
 }
 
+// ── Replacing the connection callback ──────────────────────────────────────────────────────
+
+/// Holds the library's callback thread inside a connection callback (the first CONNECTING it
+/// sees) until released, so the events posted meanwhile stay queued behind it.
+#[derive(Default)]
+struct Hold {
+    entered: Mutex<bool>,
+    released: Mutex<bool>,
+    changed: std::sync::Condvar,
+}
+
+unsafe extern "C" fn hold_callback(user_data: *mut c_void, state: MoqConnectionState) {
+    let hold = unsafe { &*(user_data as *const Hold) };
+    if state != MoqConnectionState::MOQ_STATE_CONNECTING {
+        return;
+    }
+    *hold.entered.lock().unwrap() = true;
+    hold.changed.notify_all();
+    // Bounded: a test that fails before releasing must not hold every other test's callbacks.
+    let deadline = Instant::now() + WAIT * time_scale();
+    let mut released = hold.released.lock().unwrap();
+    while !*released && Instant::now() < deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        released = hold.changed.wait_timeout(released, left).unwrap().0;
+    }
+}
+
+/// Releases the callback thread when dropped (also when a test fails while holding it).
+struct Holding(Arc<Hold>);
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+impl Hold {
+    /// Occupies the callback thread: a client connecting to `url` whose callback holds it
+    /// until the returned guard is released or dropped.
+    fn start(url: &str) -> (Holding, *mut MoqClient) {
+        let hold = kept(Arc::new(Hold::default()));
+        let client = client_with(&config_pinned(&cstr(&"ab".repeat(32)), 300));
+        assert_ok(unsafe {
+            moq_connect_async(
+                client,
+                cstr(url).as_ptr(),
+                Some(hold_callback),
+                Arc::as_ptr(&hold) as *mut c_void,
+            )
+        });
+        let deadline = Instant::now() + WAIT * time_scale();
+        let mut entered = hold.entered.lock().unwrap();
+        while !*entered && Instant::now() < deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            entered = hold.changed.wait_timeout(entered, left).unwrap().0;
+        }
+        assert!(*entered, "the holding callback never ran");
+        drop(entered);
+        (Holding(hold), client)
+    }
+
+    fn release(&self) {
+        *self.released.lock().unwrap() = true;
+        self.changed.notify_all();
+    }
+}
+
+/// The `user_data` of a connection callback that the test "frees" (marks dead) as soon as the
+/// contract allows; a call after that is counted.
+#[derive(Default)]
+struct Owned {
+    dead: AtomicBool,
+    calls_after_free: AtomicUsize,
+    states: States,
+}
+
+unsafe extern "C" fn owned_callback(user_data: *mut c_void, state: MoqConnectionState) {
+    let owned = unsafe { &*(user_data as *const Owned) };
+    if owned.dead.load(Ordering::SeqCst) {
+        owned.calls_after_free.fetch_add(1, Ordering::SeqCst);
+    }
+    unsafe { states_callback(&owned.states as *const States as *mut c_void, state) };
+}
+
+fn connect_async_with(client: *mut MoqClient, url: &str, user_data: Option<&Arc<Owned>>) {
+    let (callback, user_data) = match user_data {
+        Some(owned) => (
+            Some(owned_callback as unsafe extern "C" fn(*mut c_void, MoqConnectionState)),
+            Arc::as_ptr(owned) as *mut c_void,
+        ),
+        None => (None, std::ptr::null_mut()),
+    };
+    assert_ok(unsafe { moq_connect_async(client, cstr(url).as_ptr(), callback, user_data) });
+}
+
+/// Waits until `client`'s connect failed (its FAILED event is queued by then).
+fn wait_failed(client: *mut MoqClient) {
+    let failed = wait_until(WAIT * time_scale(), || {
+        let mut reason = [0 as std::ffi::c_char; 256];
+        let (code, _) = take(unsafe { moq_client_last_error(client, reason.as_mut_ptr(), reason.len()) });
+        code == MoqResultCode::MOQ_OK && reason[0] != 0
+    });
+    assert!(failed, "the connect to a closed port did not fail");
+}
+
+/// A connect call that replaces the connection callback (with another `user_data`, or with
+/// none), and a destroy, discard the events queued for the old callback: after the call
+/// returns, the old `user_data` may be freed and the old callback never runs again. The old
+/// events are queued behind a callback that holds the callback thread (deterministically: the
+/// CONNECTING is queued before `moq_connect_async` returns, the FAILED once the connect timed
+/// out), and a later event (`marker`) proves they were processed before the checks.
+#[test]
+fn a_replaced_connection_callback_never_runs_after_the_replacing_call_returns() {
+    let url = format!("https://localhost:{}", free_udp_port());
+    let fingerprint = cstr(&"ab".repeat(32));
+    let config = config_pinned(&fingerprint, 300);
+    for ending in ["another user_data", "no callback", "destroy"] {
+        let (hold, holder) = Hold::start(&url);
+        let client = client_with(&config);
+        let first = kept(Arc::new(Owned::default()));
+        connect_async_with(client, &url, Some(&first));
+        wait_failed(client);
+
+        let marker = kept(Arc::new(Owned::default()));
+        let marker_client = client_with(&config);
+        match ending {
+            "another user_data" => connect_async_with(client, &url, Some(&marker)),
+            "no callback" => {
+                connect_async_with(client, &url, None);
+                connect_async_with(marker_client, &url, Some(&marker));
+            }
+            _ => {
+                moq_client_destroy(client);
+                connect_async_with(marker_client, &url, Some(&marker));
+            }
+        }
+        // The contract allows freeing the old user_data now.
+        first.dead.store(true, Ordering::SeqCst);
+        drop(hold);
+
+        // The marker's events were queued after the old callback's, on the same FIFO thread.
+        assert!(
+            marker
+                .states
+                .wait_for(MoqConnectionState::MOQ_STATE_FAILED, WAIT * time_scale()),
+            "{ending}: the marker callback saw {:?}",
+            marker.states.snapshot()
+        );
+        assert_eq!(
+            first.calls_after_free.load(Ordering::SeqCst),
+            0,
+            "{ending}: the replaced callback ran after the replacing call returned: {:?}",
+            first.states.snapshot()
+        );
+        assert_eq!(
+            first.states.snapshot(),
+            vec![],
+            "{ending}: queued events reached the old callback"
+        );
+        assert_eq!(
+            marker.states.snapshot(),
+            vec![
+                MoqConnectionState::MOQ_STATE_CONNECTING,
+                MoqConnectionState::MOQ_STATE_FAILED
+            ],
+            "{ending}"
+        );
+        if ending != "destroy" {
+            moq_client_destroy(client);
+        }
+        moq_client_destroy(marker_client);
+        moq_client_destroy(holder);
+    }
+}
+
+/// Connecting again with the same callback and `user_data` keeps the events queued for them:
+/// the first attempt's FAILED is delivered before the second attempt's CONNECTING.
+#[test]
+fn reconnecting_with_the_same_callback_keeps_its_queued_events() {
+    let url = format!("https://localhost:{}", free_udp_port());
+    let (hold, holder) = Hold::start(&url);
+    let client = client_with(&config_pinned(&cstr(&"ab".repeat(32)), 300));
+    let owned = kept(Arc::new(Owned::default()));
+    connect_async_with(client, &url, Some(&owned));
+    wait_failed(client);
+    connect_async_with(client, &url, Some(&owned));
+    drop(hold);
+    let states = &owned.states;
+    let deadline = Instant::now() + WAIT * time_scale();
+    let mut seen = states.seen.lock().unwrap();
+    while seen.len() < 4 && Instant::now() < deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        seen = states.changed.wait_timeout(seen, left).unwrap().0;
+    }
+    drop(seen);
+    use MoqConnectionState::*;
+    assert_eq!(
+        states.snapshot(),
+        vec![
+            MOQ_STATE_CONNECTING,
+            MOQ_STATE_FAILED,
+            MOQ_STATE_CONNECTING,
+            MOQ_STATE_FAILED
+        ]
+    );
+    moq_client_destroy(client);
+    moq_client_destroy(holder);
+}
+
 #[test]
 fn disconnect_ends_subscriptions_and_handles_stay_valid() {
     let relay = TestRelay::start();

@@ -54,8 +54,16 @@ impl Watcher {
                         AnnounceSink::Callback(callback) => {
                             let callback = callback.clone();
                             let job = Box::new(move || callback(&namespace, active));
-                            if dispatch::post(&task_gate, job).is_err() {
-                                return;
+                            // A flood the callback cannot keep up with is dropped past the
+                            // gate's cap, counted in the client's `events_dropped`.
+                            match dispatch::post_event(&task_gate, "announcement", job) {
+                                Ok(posted) if posted.dropped_one() => {
+                                    if let Some(client) = weak.upgrade() {
+                                        client.events_dropped(1);
+                                    }
+                                }
+                                Ok(_) => {}
+                                Err(_) => return,
                             }
                         }
                         AnnounceSink::Poll => match weak.upgrade() {

@@ -38,6 +38,25 @@ pub enum ConnectionState {
 /// Receives connection state changes on the dispatcher thread.
 pub type StateCallback = Arc<dyn Fn(ConnectionState) + Send + Sync>;
 
+/// A connection callback to register with a connect call: `key` identifies it (the C edge uses
+/// the function and `user_data`), so connecting again with the same one keeps its queued events.
+pub struct StateSink {
+    /// Identity of the callback.
+    pub key: (usize, usize),
+    /// The function called with each state.
+    pub callback: StateCallback,
+}
+
+/// The connection callback as one connect call registered it, with a gate of its own: when a
+/// later connect replaces it, or the client is destroyed, its gate is closed, so its queued
+/// events are discarded and (unless closed from inside a callback) none of them runs after the
+/// replacing call returns.
+struct Registration {
+    key: (usize, usize),
+    callback: StateCallback,
+    gate: Arc<Gate>,
+}
+
 /// How long `disconnect` waits for the relay to acknowledge the close.
 const CLOSE_TIMEOUT: Duration = Duration::from_millis(2000);
 
@@ -49,7 +68,8 @@ struct Inner {
     session: Option<Arc<Session>>,
     /// Where the last connect went, for reconnecting.
     url: Option<url::Url>,
-    callback: Option<StateCallback>,
+    /// The connection callback of the last connect call, if it passed one.
+    callback: Option<Arc<Registration>>,
     /// Why the client is not connected, once something went wrong.
     last_error: Option<Error>,
     broadcasts: HashMap<String, moq_net::broadcast::Producer>,
@@ -68,7 +88,6 @@ pub struct Client {
     publish_pool: moq_net::cache::Pool,
     /// Broadcasts the relay announces to us.
     remote: moq_net::origin::Producer,
-    gate: Arc<Gate>,
     inner: Mutex<Inner>,
     /// Mirrors `Inner::state` for tasks that wait for a session (subscribers resuming).
     state_tx: tokio::sync::watch::Sender<ConnectionState>,
@@ -123,7 +142,6 @@ impl Client {
             local: moq_tokio::origin::spawn_config(publish_origin(&publish_pool)),
             publish_pool,
             remote: moq_tokio::origin::spawn_config(receive_origin()),
-            gate: Gate::new(),
             inner: Mutex::new(Inner {
                 state: ConnectionState::Disconnected,
                 epoch: 0,
@@ -220,13 +238,22 @@ impl Client {
         &self.hub
     }
 
-    fn emit(&self, callback: Option<StateCallback>, state: ConnectionState) {
+    fn emit(&self, registration: Option<Arc<Registration>>, state: ConnectionState) {
         if self.config.poll_events {
             self.hub.push_control(Event::Connection(state));
         }
-        if let Some(callback) = callback {
-            if let Err(err) = dispatch::post(&self.gate, Box::new(move || callback(state))) {
-                tracing::error!("dropped connection event {state:?}: {err}");
+        if let Some(registration) = registration {
+            let callback = registration.callback.clone();
+            // At the cap the newest state replaces the newest waiting one: the last state is
+            // always delivered.
+            match dispatch::post_latest(
+                &registration.gate,
+                "connection state",
+                Box::new(move || callback(state)),
+            ) {
+                Ok(posted) if posted.dropped_one() => self.counters.events_dropped(1),
+                Ok(_) => {}
+                Err(err) => tracing::error!("dropped connection event {state:?}: {err}"),
             }
         }
     }
@@ -260,7 +287,7 @@ impl Client {
     }
 
     /// Connects to `url`, blocking until connected or failed (bounded by the timeout).
-    pub fn connect(self: &Arc<Self>, url: &str, callback: Option<StateCallback>) -> Result<()> {
+    pub fn connect(self: &Arc<Self>, url: &str, callback: Option<StateSink>) -> Result<()> {
         let (epoch, url) = self.begin_connect(url, callback)?;
         let what = format!("connect to {}", config::redact(&url));
         // The dial bounds itself; the outer bound only guards against one that never returns.
@@ -275,7 +302,7 @@ impl Client {
     }
 
     /// Starts connecting to `url` and returns at once; the outcome arrives through `callback`.
-    pub fn connect_async(self: &Arc<Self>, url: &str, callback: Option<StateCallback>) -> Result<()> {
+    pub fn connect_async(self: &Arc<Self>, url: &str, callback: Option<StateSink>) -> Result<()> {
         let (epoch, url) = self.begin_connect(url, callback)?;
         let handle = runtime::handle()?;
         let client = self.clone();
@@ -295,10 +322,16 @@ impl Client {
         Ok(())
     }
 
-    /// Validates `url`, moves to CONNECTING and reports it; returns the new epoch.
-    fn begin_connect(&self, url: &str, callback: Option<StateCallback>) -> Result<(u64, url::Url)> {
+    /// Validates `url`, registers `callback` (replacing the previous one), moves to CONNECTING
+    /// and reports it; returns the new epoch.
+    ///
+    /// A replaced callback's gate is closed before this returns: its queued events are
+    /// discarded and, unless this runs inside a callback, none of its calls is running any more.
+    /// The same callback (same key) keeps its registration and its queued events. Nothing
+    /// changes when this fails.
+    fn begin_connect(&self, url: &str, callback: Option<StateSink>) -> Result<(u64, url::Url)> {
         let url = config::parse_url(url)?;
-        let epoch = {
+        let (epoch, registration, replaced) = {
             let mut inner = self.lock();
             if inner.destroyed {
                 return Err(Error::new(ErrorKind::Closed, "the client is being destroyed"));
@@ -320,12 +353,30 @@ impl Client {
             }
             self.set_state(&mut inner, ConnectionState::Connecting);
             inner.epoch += 1;
-            inner.callback = callback.clone();
+            let same = matches!((&inner.callback, &callback), (Some(old), Some(new)) if old.key == new.key);
+            let replaced = match same {
+                true => None,
+                false => std::mem::replace(
+                    &mut inner.callback,
+                    callback.map(|sink| {
+                        Arc::new(Registration {
+                            key: sink.key,
+                            callback: sink.callback,
+                            gate: Gate::new(),
+                        })
+                    }),
+                ),
+            };
             inner.last_error = None;
             inner.url = Some(url.clone());
-            inner.epoch
+            (inner.epoch, inner.callback.clone(), replaced)
         };
-        self.emit(callback, ConnectionState::Connecting);
+        // Outside the lock: closing waits for a running call of the old callback, which may
+        // call into this client.
+        if let Some(replaced) = replaced {
+            dispatch::close(&replaced.gate);
+        }
+        self.emit(registration, ConnectionState::Connecting);
         tracing::info!(url = %config::redact(&url), "connecting");
         Ok((epoch, url))
     }
@@ -399,11 +450,18 @@ impl Client {
 
     /// The client's totals; `rtt_us` from the live session.
     pub fn stats(&self) -> Snapshot {
+        let counters = self.counters.snapshot();
         Snapshot {
             rtt_us: self.rtt_us(),
             publish_buffered: self.publish_buffered(),
-            ..self.counters.snapshot()
+            events_dropped: counters.events_dropped + self.hub.control_dropped(),
+            ..counters
         }
+    }
+
+    /// Counts control events (announcements) a full callback queue dropped.
+    pub(crate) fn events_dropped(&self, count: u64) {
+        self.counters.events_dropped(count);
     }
 
     /// The live session's smoothed RTT in microseconds, 0 without a session.
@@ -618,7 +676,11 @@ impl Client {
             watcher.stop();
         }
         self.disconnect();
-        dispatch::close(&self.gate);
+        // Taken under the lock after `destroyed` was set, so no connect registers another one.
+        let registration = self.lock().callback.take();
+        if let Some(registration) = registration {
+            dispatch::close(&registration.gate);
+        }
         self.hub.close_all();
         for subscriber in subscribers.iter().filter_map(Weak::upgrade) {
             subscriber.unsubscribe();

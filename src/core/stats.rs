@@ -30,6 +30,7 @@ pub struct Counters {
     reconnects: AtomicU64,
     groups_lost: AtomicU64,
     groups_repaired: AtomicU64,
+    events_dropped: AtomicU64,
 }
 
 /// A copy of the counters at one moment, plus the session's RTT estimate.
@@ -50,6 +51,9 @@ pub struct Snapshot {
     pub groups_lost: u64,
     /// Groups fetched again after they were missed or broken on the way.
     pub groups_repaired: u64,
+    /// Control events (status, catalog, announcement, connection state) dropped, or replaced by
+    /// a newer one, because their callback or poll queue was full.
+    pub events_dropped: u64,
     /// Bytes buffered by the client's publishers (client snapshots only).
     pub publish_buffered: u64,
     /// Smoothed round-trip time in microseconds; 0 when unknown (no session).
@@ -86,6 +90,11 @@ impl Counters {
         self.groups_repaired.fetch_add(losses.repaired, Ordering::Relaxed);
     }
 
+    /// Counts control events a full callback queue dropped.
+    pub fn events_dropped(&self, count: u64) {
+        self.events_dropped.fetch_add(count, Ordering::Relaxed);
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         Snapshot {
@@ -100,6 +109,7 @@ impl Counters {
             reconnects: read(&self.reconnects),
             groups_lost: read(&self.groups_lost),
             groups_repaired: read(&self.groups_repaired),
+            events_dropped: read(&self.events_dropped),
             publish_buffered: 0,
             rtt_us: 0,
         }
@@ -144,5 +154,11 @@ impl Tally {
         tracing::debug!(?losses, "subscription losses");
         self.own.lost(losses);
         self.client.lost(losses);
+    }
+
+    /// Counts control events a full callback queue dropped.
+    pub fn events_dropped(&self, count: u64) {
+        self.own.events_dropped(count);
+        self.client.events_dropped(count);
     }
 }

@@ -16,7 +16,9 @@ use std::sync::Arc;
 /// Works before and after `moq_connect` and across reconnects (namespaces already announced are
 /// reported first). A client has one announcement watcher: registering again replaces it;
 /// `moq_unsubscribe_announces` stops it. Strings are valid only during the call; `user_data`
-/// must stay valid until the watcher is replaced or stopped, or the client destroyed.
+/// must stay valid until the watcher is replaced or stopped, or the client destroyed. At most
+/// 1024 announcements wait for the callback; while it is that far behind, newer ones are
+/// dropped, counted in the client's `MoqStats.events_dropped` and logged at WARN.
 ///
 /// Errors: CLOSED (client being destroyed), INVALID_HANDLE. Never blocks on the network.
 ///

@@ -101,7 +101,9 @@ pub unsafe extern "C" fn moq_subscribe_catalog(
 /// object is parsed and delivered to `on_catalog` (callback mode) or as `MOQ_EVENT_CATALOG`
 /// (poll mode; both callbacks NULL). Malformed, oversized (over `MOQ_MAX_CATALOG_SIZE`) or
 /// hostile JSON ends the subscription with `MOQ_SUBSCRIPTION_ERROR` naming the problem; it
-/// never crashes or hangs. `on_status` (may be NULL) works as for `moq_subscribe_ex`.
+/// never crashes or hangs. `on_status` (may be NULL) works as for `moq_subscribe_ex`. When
+/// 1024 events of the subscription wait for the callback thread, a new catalog replaces the
+/// newest one waiting (counted in `MoqStats.events_dropped`): the latest catalog always arrives.
 ///
 /// # Safety
 /// `namespace_str` and `catalog_track_name` are NULL or NUL-terminated; `options` is NULL or a

@@ -2,7 +2,7 @@
 
 use super::boundary::{self, enter, lookup, ok, opt_str_arg, str_arg, UserData, CLIENTS};
 use super::types::*;
-use crate::core::client::{Client, ConnectionState, StateCallback};
+use crate::core::client::{Client, ConnectionState, StateCallback, StateSink};
 use crate::core::config::{ClientConfig, Overflow};
 use crate::error::{Error, Result};
 use std::ffi::c_char;
@@ -19,15 +19,16 @@ fn state_of(state: ConnectionState) -> MoqConnectionState {
     }
 }
 
-/// Wraps a C connection callback for the core.
-fn state_callback(callback: MoqConnectionCallback, user_data: *mut std::ffi::c_void) -> Option<StateCallback> {
+/// Wraps a C connection callback for the core; the function and `user_data` identify it.
+fn state_callback(callback: MoqConnectionCallback, user_data: *mut std::ffi::c_void) -> Option<StateSink> {
     let user_data = UserData(user_data);
-    callback.map(|function| {
-        Arc::new(move |state: ConnectionState| {
+    callback.map(|function| StateSink {
+        key: (function as usize, user_data.0 as usize),
+        callback: Arc::new(move |state: ConnectionState| {
             let user_data = user_data;
             // SAFETY: the caller registered `function` and `user_data` for exactly this use.
             unsafe { function(user_data.0, state_of(state)) }
-        }) as StateCallback
+        }) as StateCallback,
     })
 }
 
@@ -163,8 +164,21 @@ pub extern "C" fn moq_client_destroy(client: *mut MoqClient) {
 /// (may be NULL) receives CONNECTING, then CONNECTED or FAILED, and later DISCONNECTED (on
 /// `moq_disconnect`, or when the relay goes away: at once when it closes the session, within
 /// ~5 s when it goes silent), on the library's callback thread; `user_data` is passed back
-/// untouched and must stay valid until the client is destroyed or reconnected with another
-/// callback.
+/// untouched. At most 1024 states wait for the callback: past that a new state replaces the
+/// newest one waiting (counted in `MoqStats.events_dropped`), so the latest state always
+/// arrives.
+///
+/// Callback lifetime: each connect call registers its `callback` and `user_data` (NULL: none)
+/// in place of the previous call's. Once a connect call that replaced another callback or
+/// `user_data` returns, the old callback is not running and will not run again (its events
+/// not delivered yet are discarded), so the old `user_data` may be freed right away; called
+/// from inside the old callback itself, the call returns at once and no further call of the
+/// old callback follows. Connecting again with the same callback and `user_data` keeps the
+/// events still queued for them. A call that fails at once (INVALID_ARGUMENT, INVALID_STATE,
+/// INVALID_HANDLE) registers nothing: the previous callback stays. `moq_disconnect` keeps the
+/// callback (it receives DISCONNECTED); after `moq_client_destroy` returns it is not running
+/// and will not run again. So `user_data` must stay valid until the client is destroyed or a
+/// connect call with another callback or `user_data` has returned.
 ///
 /// Errors: INVALID_ARGUMENT (url), CONNECTION_FAILED (refused, TLS: the message names the
 /// failed check), TIMEOUT, INVALID_STATE (already connected/connecting), INVALID_HANDLE.
@@ -172,7 +186,8 @@ pub extern "C" fn moq_client_destroy(client: *mut MoqClient) {
 ///
 /// # Safety
 /// `url` is NULL or a NUL-terminated string. `callback`, if not NULL, is safe to call with
-/// `user_data` from another thread until the client is destroyed.
+/// `user_data` from another thread until the client is destroyed or a connect call with
+/// another callback or `user_data` has returned.
 #[no_mangle]
 pub unsafe extern "C" fn moq_connect(
     client: *mut MoqClient,
@@ -193,9 +208,12 @@ pub unsafe extern "C" fn moq_connect(
 /// arrives through `callback` on the library's callback thread: CONNECTING, then CONNECTED or
 /// FAILED (after at most the configured timeout), later DISCONNECTED or RECONNECTING.
 ///
-/// Arguments, callback and `user_data` rules as for `moq_connect`. Errors returned here are
-/// only the immediate ones: INVALID_ARGUMENT (url), INVALID_STATE, INVALID_HANDLE; dial
-/// failures are reported as FAILED, with the reason in `moq_client_last_error`.
+/// Arguments, callback and `user_data` rules as for `moq_connect`: in particular, once this
+/// call returns, a callback it replaced (another function or `user_data`) is not running and
+/// will not run again, even with events it had queued (e.g. the FAILED of an earlier attempt),
+/// so its `user_data` may be freed. Errors returned here are only the immediate ones:
+/// INVALID_ARGUMENT (url), INVALID_STATE, INVALID_HANDLE; dial failures are reported as FAILED,
+/// with the reason in `moq_client_last_error`.
 ///
 /// # Safety
 /// As for `moq_connect`.

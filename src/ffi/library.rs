@@ -85,12 +85,19 @@ pub extern "C" fn moq_free_str(s: *const c_char) {
 /// Shuts the library down: destroys every client (sessions are aborted, not drained),
 /// publisher, subscriber and embedded relay, stops the I/O runtime and the callback thread and
 /// joins their threads, all within `timeout_ms` (0 = 5000). Afterwards every handle is invalid
-/// (calls return MOQ_ERROR_INVALID_HANDLE) and no library thread is left, so the shared library
-/// can be unloaded with `dlclose`; `moq_init` (or any call) starts a fresh library.
+/// (calls return MOQ_ERROR_INVALID_HANDLE). On MOQ_OK no library thread is left, so the shared
+/// library can be unloaded with `dlclose`; `moq_init` (or any call) starts a fresh library.
 ///
 /// Errors: INVALID_STATE when called from inside a callback (the callback thread cannot join
-/// itself); TIMEOUT if a thread did not finish in time (a callback that does not return).
-/// Call it from one thread while no other thread is using the library.
+/// itself). TIMEOUT whenever a library thread is still alive at the deadline: the message names
+/// it (`moq-ffi-callbacks`: a callback that has not returned; `moq-ffi-io`: a runtime task or
+/// blocking call that has not finished). A callback that does not return does not hold this
+/// call past its timeout; its `user_data` must then stay valid until it returns. Every handle
+/// is invalid all the same, but do not unload the library then. Such a thread finishes on its
+/// own, and the library stays usable meanwhile without ever running a second callback thread:
+/// later calls keep using the one still running (their callbacks run once the stuck one
+/// returns), and `moq_shutdown` may be called again to wait for it. Call it from one thread
+/// while no other thread is using the library.
 ///
 /// # Safety
 /// None: takes no pointers.
@@ -110,23 +117,39 @@ pub extern "C" fn moq_shutdown(timeout_ms: u32) -> MoqResult {
             ms => Duration::from_millis(u64::from(ms)),
         };
         let deadline = Instant::now() + timeout;
-        for subscriber in boundary::SUBSCRIBERS.drain() {
-            subscriber.unsubscribe();
+        // A callback that does not return holds none of these past the deadline (destroying its
+        // object waits for it only until then); joining the callback thread reports it.
+        crate::dispatch::closing_until(deadline, || {
+            for subscriber in boundary::SUBSCRIBERS.drain() {
+                subscriber.unsubscribe();
+            }
+            for client in boundary::CLIENTS.drain() {
+                client.abort();
+            }
+            super::poll::forget_all();
+            for publisher in boundary::PUBLISHERS.drain() {
+                publisher.finish();
+            }
+            for relay in boundary::RELAYS.drain() {
+                relay.relay.stop();
+            }
+            // No host log callback may fire once the callback thread is gone.
+            crate::core::log::clear();
+        });
+        // Both steps run even when the first times out, so the error names every thread left.
+        let runtime = crate::runtime::shutdown(deadline.saturating_duration_since(Instant::now()));
+        let callbacks = crate::dispatch::stop(deadline.saturating_duration_since(Instant::now()));
+        match (runtime, callbacks) {
+            (Ok(()), Ok(())) => Ok(boundary::ok()),
+            (Err(err), Ok(())) | (Ok(()), Err(err)) => Err(err),
+            (Err(runtime), Err(callbacks)) => Err(Error::new(
+                match callbacks.kind() {
+                    ErrorKind::Timeout => ErrorKind::Timeout,
+                    _ => runtime.kind(),
+                },
+                // The callback thread first: a callback that does not return is the usual cause.
+                format!("{}; {}", callbacks.message(), runtime.message()),
+            )),
         }
-        for client in boundary::CLIENTS.drain() {
-            client.abort();
-        }
-        super::poll::forget_all();
-        for publisher in boundary::PUBLISHERS.drain() {
-            publisher.finish();
-        }
-        for relay in boundary::RELAYS.drain() {
-            relay.relay.stop();
-        }
-        // No host log callback may fire once the callback thread is gone.
-        crate::core::log::clear();
-        crate::runtime::shutdown(deadline.saturating_duration_since(Instant::now()))?;
-        crate::dispatch::stop(deadline.saturating_duration_since(Instant::now()))?;
-        Ok(boundary::ok())
     })
 }

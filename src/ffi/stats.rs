@@ -47,11 +47,17 @@ pub struct MoqStats {
     /// Groups a stream subscription fetched again from the relay after they were missed or cut
     /// short on the way (moq-lite-05+ and moq-transport), then delivered in order.
     pub groups_repaired: u64,
+    /// Events other than objects (subscription statuses, catalogs, announcements, connection
+    /// states) not delivered because their callback fell 1024 events behind (per object), or
+    /// the `moq_poll` control queue was full. Catalogs and connection states are replaced by
+    /// the newest one, which is always delivered; terminal statuses are never dropped. Client
+    /// stats count every drop of the client, subscriber stats that subscriber's.
+    pub events_dropped: u64,
 }
 
 /// `sizeof(MoqStats)` of the first release (fields up to `rtt_us`).
 const STATS_SIZE_V1: usize = std::mem::offset_of!(MoqStats, objects_dropped_backpressure);
-/// `sizeof(MoqStats)` of 0.2.0 (fields up to `publish_buffered_bytes`).
+/// `sizeof(MoqStats)` of the second release, 0.2.0 (fields up to `publish_buffered_bytes`).
 const STATS_SIZE_V2: usize = std::mem::offset_of!(MoqStats, groups_lost);
 const KNOWN_STATS_SIZES: [usize; 3] = [STATS_SIZE_V1, STATS_SIZE_V2, std::mem::size_of::<MoqStats>()];
 
@@ -86,6 +92,7 @@ unsafe fn write_stats(out: *mut MoqStats, snapshot: Snapshot) -> Result<()> {
         publish_buffered_bytes: snapshot.publish_buffered,
         groups_lost: snapshot.groups_lost,
         groups_repaired: snapshot.groups_repaired,
+        events_dropped: snapshot.events_dropped,
     };
     // Only the caller's `size` bytes: an older, smaller struct gets its own fields.
     // SAFETY: `out` points to `size` writable bytes (checked to be a known layout size, at most

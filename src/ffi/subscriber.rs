@@ -316,7 +316,9 @@ pub extern "C" fn moq_subscribe_options_default() -> MoqSubscribeOptions {
 /// reports SUBSCRIBED when it is live (again after each resume), then exactly one terminal
 /// status — NOT_FOUND (no such namespace or track within the client's timeout, unless
 /// `options->wait_for_track`), ENDED (`moq_publisher_finish`) or ERROR (with the publisher's
-/// abort code, or why it failed) — after which no callback of this subscription runs.
+/// abort code, or why it failed) — after which no callback of this subscription runs. The
+/// terminal status is never dropped; a SUBSCRIBED that finds 1024 events of this subscription
+/// still waiting for the callback thread is (counted in `MoqStats.events_dropped`).
 ///
 /// Callback delivery: `on_object` (required) receives each object with its `MoqObjectInfo`,
 /// on the library's callback thread, in order; `on_status` may be NULL. Poll delivery

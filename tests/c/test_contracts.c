@@ -1318,6 +1318,97 @@ static void test_connect_async_silent_relay(void) {
     close(fd);
 }
 
+/* Holds the library's callback thread inside a connection callback (its first CONNECTING) until
+ * released, so the events posted meanwhile stay queued behind it. */
+typedef struct {
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    int entered;
+    int released;
+} Hold;
+
+static void hold_callback(void *user_data, MoqConnectionState state) {
+    Hold *hold = (Hold *)user_data;
+    if (state != MOQ_STATE_CONNECTING) return;
+    struct timespec deadline = deadline_in(10000L * g_scale); /* bounded if the test fails early */
+    pthread_mutex_lock(&hold->mutex);
+    hold->entered = 1;
+    pthread_cond_broadcast(&hold->cond);
+    while (!hold->released)
+        if (pthread_cond_timedwait(&hold->cond, &hold->mutex, &deadline) == ETIMEDOUT) break;
+    pthread_mutex_unlock(&hold->mutex);
+}
+
+/* moq_connect_async replaces the connection callback while the old one's CONNECTING and FAILED
+ * are still queued (the callback thread is held): once it returns, the old user_data is freed,
+ * as the header allows. AddressSanitizer reports any later call of the old callback (it locks
+ * the freed mutex). The new callback gets exactly its own CONNECTING and FAILED. */
+static void test_replace_connection_callback(void) {
+    printf("-- a replaced connection callback never runs with its freed user_data\n");
+    int port = closed_udp_port();
+    CHECK(port > 0, "found a free UDP port");
+    char url[64];
+    snprintf(url, sizeof url, "https://localhost:%d", port);
+    MoqClientConfig config = pinned_config(300);
+    MoqClient *holder = moq_client_create_ex(&config);
+    MoqClient *client = moq_client_create_ex(&config);
+    CHECK(holder && client, "clients: %s", safe(moq_last_error()));
+    Hold *hold = calloc(1, sizeof *hold);
+    States *first = malloc(sizeof *first);
+    if (!holder || !client || port <= 0 || !hold || !first) {
+        moq_client_destroy(holder);
+        moq_client_destroy(client);
+        free(hold);
+        free(first);
+        return;
+    }
+    pthread_mutex_init(&hold->mutex, NULL);
+    cond_init_monotonic(&hold->cond);
+    EXPECT_OK(moq_connect_async(holder, url, hold_callback, hold), "connect the holding client");
+    struct timespec deadline = deadline_in(10000L * g_scale);
+    pthread_mutex_lock(&hold->mutex);
+    while (!hold->entered)
+        if (pthread_cond_timedwait(&hold->cond, &hold->mutex, &deadline) == ETIMEDOUT) break;
+    int entered = hold->entered;
+    pthread_mutex_unlock(&hold->mutex);
+    CHECK(entered, "the holding callback runs");
+
+    states_init(first);
+    EXPECT_OK(moq_connect_async(client, url, states_callback, first), "first connect (queued CONNECTING)");
+    /* Its FAILED is queued too once the 300 ms connect timed out (the reason is set). */
+    char reason[256] = "";
+    int64_t t0 = now_ms();
+    while (reason[0] == 0 && now_ms() - t0 < 10000L * g_scale) {
+        MoqResult r = moq_client_last_error(client, reason, sizeof reason);
+        moq_free_str(r.message);
+        if (reason[0] == 0) sleep_ms(5);
+    }
+    CHECK(reason[0] != 0, "the first connect failed");
+
+    States second;
+    states_init(&second);
+    EXPECT_OK(moq_connect_async(client, url, states_callback, &second), "second connect, another user_data");
+    states_free(first);
+    free(first); /* allowed once the replacing call returned */
+
+    pthread_mutex_lock(&hold->mutex);
+    hold->released = 1;
+    pthread_cond_broadcast(&hold->cond);
+    pthread_mutex_unlock(&hold->mutex);
+
+    CHECK(states_wait(&second, MOQ_STATE_FAILED, 10000L * g_scale) >= 0, "the new callback gets FAILED");
+    pthread_mutex_lock(&second.mutex);
+    CHECK(second.count == 2 && second.seen[0] == MOQ_STATE_CONNECTING && second.seen[1] == MOQ_STATE_FAILED,
+          "the new callback got exactly CONNECTING, FAILED (%d states)", second.count);
+    pthread_mutex_unlock(&second.mutex);
+    moq_client_destroy(client);
+    moq_client_destroy(holder);
+    states_free(&second);
+    pthread_cond_destroy(&hold->cond);
+    pthread_mutex_destroy(&hold->mutex);
+    free(hold);
+}
+
 static void test_unpinned_rejected(void) {
     printf("-- default config (no pin) rejects the self-signed relay\n");
     MoqClient *client = moq_client_create();
@@ -1392,6 +1483,7 @@ int main(int argc, char **argv) {
         test_not_found();
         test_connect_closed_port();
         test_connect_async_silent_relay();
+        test_replace_connection_callback();
         test_unpinned_rejected();
     }
 

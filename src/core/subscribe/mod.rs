@@ -295,7 +295,16 @@ impl Subscriber {
         match &self.sink {
             Sink::Callbacks { on_status, .. } => {
                 if let Some(on_status) = on_status.clone() {
-                    let _ = dispatch::post(&self.gate, Box::new(move || on_status(&report)));
+                    let terminal = report.status.is_terminal();
+                    let job = Box::new(move || on_status(&report));
+                    // A terminal status is never dropped; a SUBSCRIBED past the cap is.
+                    if terminal {
+                        let _ = dispatch::post_final(&self.gate, job);
+                    } else if dispatch::post_event(&self.gate, "subscription status", job)
+                        .is_ok_and(|posted| posted.dropped_one())
+                    {
+                        self.tally.events_dropped(1);
+                    }
                 }
             }
             Sink::Poll(queue) => {
@@ -365,7 +374,18 @@ impl Subscriber {
         *self.catalog.lock().unwrap_or_else(PoisonError::into_inner) = Some(catalog.clone());
         match &self.sink {
             Sink::Callbacks { on_catalog, .. } => match on_catalog.clone() {
-                Some(on_catalog) => dispatch::post(&self.gate, Box::new(move || on_catalog(&catalog))).is_ok(),
+                // Past the cap the newest catalog replaces the newest waiting one.
+                Some(on_catalog) => {
+                    match dispatch::post_latest(&self.gate, "catalog", Box::new(move || on_catalog(&catalog))) {
+                        Ok(posted) => {
+                            if posted.dropped_one() {
+                                self.tally.events_dropped(1);
+                            }
+                            true
+                        }
+                        Err(_) => false,
+                    }
+                }
                 None => true,
             },
             Sink::Poll(queue) => {
