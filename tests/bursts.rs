@@ -131,7 +131,7 @@ fn stats_of(subscriber: *mut MoqSubscriber) -> MoqStats {
 
 /// The receive-side memory the README documents: moq-net's receive cache, the subscription's
 /// buffer cap and its callback window.
-const RECEIVE_BOUND: u64 = (64 + 64 + 64) << 20;
+const RECEIVE_BOUND: u64 = (32 + 64 + 64) << 20;
 
 fn burst(objects: u64, object_size: usize, group_size: u64, sleep_ms: u64) {
     let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);

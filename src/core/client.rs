@@ -761,7 +761,7 @@ impl Client {
 /// byte target by default, so without one every object received stays cached until the idle
 /// expiry; with it the oldest groups are evicted first (a subscription far enough behind to
 /// need them has long skipped them).
-pub const RECEIVE_CACHE_BYTES: u64 = 64 << 20;
+pub const RECEIVE_CACHE_BYTES: u64 = 32 << 20;
 
 /// The origin configuration for published broadcasts: the client's publish buffer.
 fn publish_origin(pool: &moq_net::cache::Pool) -> moq_net::origin::Config {
