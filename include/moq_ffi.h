@@ -55,12 +55,6 @@
 
 
 /**
- * Most control events of one gate waiting for the dispatcher at a time (see the module's
- * "Bounds").
- */
-#define MAX_QUEUED_EVENTS 1024
-
-/**
  * Major version of the moq-ffi release this header belongs to (Cargo.toml `version`).
  */
 #define MOQ_FFI_VERSION_MAJOR 0

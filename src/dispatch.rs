@@ -70,7 +70,9 @@ thread_local! {
 pub type Job = Box<dyn FnOnce() + Send>;
 
 /// Most control events of one gate waiting for the dispatcher at a time (see the module's
-/// "Bounds").
+/// "Bounds"). Not part of the C header:
+///
+/// cbindgen:ignore
 pub const MAX_QUEUED_EVENTS: usize = 1024;
 
 /// Admission to callbacks for one object; closed for good by [`close`].
