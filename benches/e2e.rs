@@ -284,6 +284,18 @@ fn stream_cases(report: &mut Report, kinds: &[Kind], reps: usize) {
         });
         let metric = |what: &str| format!("e2e.{}.{what}", case.name);
         let note = complete_note(&labels, &runs);
+        // A throughput over a run that lost, duplicated or corrupted anything is not a figure.
+        for (label, runs) in labels.iter().zip(&runs) {
+            let incomplete = runs.iter().filter(|run| !run.summary.complete()).count();
+            if incomplete > 0 || runs.is_empty() {
+                println!(
+                    "BENCH_FAILED {}: {label}: {incomplete} of {} runs did not deliver every object once, in order, intact",
+                    case.name,
+                    runs.len()
+                );
+                FAILED.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         add(
             report,
             &labels,
@@ -388,6 +400,10 @@ fn profile(spec: &str) {
     }
 }
 
+/// Set when a stream case had a run that did not deliver every object: the bench then exits
+/// non-zero after its report.
+static FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn main() {
     if let Ok(spec) = std::env::var("MOQ_BENCH_PROFILE") {
         return profile(&spec);
@@ -419,4 +435,8 @@ fn main() {
         "wall time of this benchmark",
     );
     report.print();
+    if FAILED.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("e2e: FAILED: a stream case lost, duplicated or corrupted objects (BENCH_FAILED lines above)");
+        std::process::exit(1);
+    }
 }

@@ -37,19 +37,14 @@ profiles=("$MOQ_COVERAGE_DIR"/profiles/*.profraw)
 merged=$MOQ_COVERAGE_DIR/merged.profdata
 llvm-profdata-19 merge -sparse "${profiles[@]}" -o "$merged"
 
-# Every binary that carries our code's coverage map: the test executables and the library.
+# Every binary that carries our code's coverage map: the test executables and the library. The
+# suite lists them right after its build (scripts/test-all.sh), so a source edited while the
+# suite runs cannot make this list binaries the profiles did not come from.
+list=$MOQ_COVERAGE_DIR/executables.txt
+[ "$mode" = run ] || [ -s "$list" ] || list_test_executables >"$list"
+[ "$mode" = report ] || list_test_executables >"$list"
 objects=()
-while IFS= read -r exe; do objects+=(-object "$exe"); done < <(
-  cargo test --no-run --message-format=json 2>/dev/null | python3 -c '
-import json, sys
-for line in sys.stdin:
-    try:
-        msg = json.loads(line)
-    except ValueError:
-        continue
-    if msg.get("reason") == "compiler-artifact" and msg.get("executable"):
-        print(msg["executable"])
-')
+while IFS= read -r exe; do objects+=(-object "$exe"); done <"$list"
 objects+=(-object "$LIBDIR/libmoq_ffi.so")
 report=$MOQ_COVERAGE_DIR/coverage.json
 llvm-cov-19 export -summary-only -instr-profile="$merged" "${objects[@]}" \

@@ -147,3 +147,18 @@ coverage_env() {
   export LLVM_PROFILE_FILE=$MOQ_COVERAGE_DIR/profiles/%p-%m.profraw
   mkdir -p "$MOQ_COVERAGE_DIR/profiles"
 }
+
+# list_test_executables: the test executables of the current build, one path per line (builds
+# what is missing first).
+list_test_executables() {
+  cargo test --no-run --message-format=json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        continue
+    if msg.get("reason") == "compiler-artifact" and msg.get("executable"):
+        print(msg["executable"])
+'
+}

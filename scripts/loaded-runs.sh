@@ -57,16 +57,20 @@ run_binary() {
 }
 
 start=$SECONDS
-running=0
+lane_pids=()
 for entry in "${bins[@]}"; do
+  # shellcheck disable=SC2086 # "name path": two words on purpose
   run_binary ${entry} &
-  running=$((running + 1))
-  if [ "$running" -ge "$lanes" ]; then
-    wait -n
-    running=$((running - 1))
+  lane_pids+=($!)
+  if [ ${#lane_pids[@]} -ge "$lanes" ]; then
+    wait -n "${lane_pids[@]}" || true
+    alive=()
+    for pid in "${lane_pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+    lane_pids=("${alive[@]}")
   fi
 done
-wait
+# Only the lanes: a bare `wait` would wait for stress-ng too.
+for pid in "${lane_pids[@]}"; do wait "$pid" || true; done
 printf '%-24s %6s %6s %12s\n' binary passed failed slowest_s
 failed=0
 for entry in "${bins[@]}"; do

@@ -48,6 +48,7 @@ export RUSTC_WORKSPACE_WRAPPER=clippy-driver MOQ_DENY_WARNINGS=1
 [ -n "$only" ] || { rm -rf "$MOQ_COVERAGE_DIR/profiles" && mkdir -p "$MOQ_COVERAGE_DIR/profiles"; }
 run_step "cargo fmt --check" cargo fmt --all -- --check
 run_step "build and clippy (every target, debug, -D warnings)" cargo test --no-run --all-targets --quiet
+list_test_executables >"$MOQ_COVERAGE_DIR/executables.txt"
 run_step "header freshness and C/C++ compile check" bash scripts/check-header.sh
 run_step "dependency audit (offline RustSec snapshot)" bash scripts/audit.sh
 run_step "rust tests (panic injection, race, fuzz smoke included)" cargo test --no-fail-fast

@@ -516,6 +516,24 @@ impl Client {
         }
     }
 
+    /// Why the session ended, if it ended within `within` (the connection monitor reports it a
+    /// moment after the streams fail): a subscription that failed with the session names that
+    /// cause ("the connection to the relay was lost: ... timed out") rather than the stream
+    /// error it caused ("internal error").
+    pub(crate) async fn session_loss(&self, within: Duration) -> Option<Error> {
+        let mut states = self.state_tx.subscribe();
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if *states.borrow_and_update() != ConnectionState::Connected {
+                return self.last_error();
+            }
+            match tokio::time::timeout_at(deadline, states.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return None,
+            }
+        }
+    }
+
     /// Whether a lost subscription should wait for the session to come back.
     pub(crate) fn resumable(&self) -> bool {
         let inner = self.lock();

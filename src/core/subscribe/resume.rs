@@ -22,6 +22,10 @@ const RESUBSCRIBE_MAX: Duration = Duration::from_secs(8);
 /// track): the backoff starts over.
 const USEFUL_SESSION: Duration = Duration::from_secs(10);
 
+/// How long a failed subscription waits for the client to say whether its session ended (and
+/// why) before reporting its own error.
+const SESSION_LOSS_WAIT: Duration = Duration::from_millis(500);
+
 /// The terminal status for an error that ends a subscription.
 fn terminal(err: &Error) -> SubscriptionStatus {
     match err.kind() {
@@ -49,7 +53,13 @@ pub(crate) async fn run(subscriber: Weak<Subscriber>, target: Target, first: Opt
                 }
                 match target.establish(&client, resume_at.map(|(group, _)| group)).await {
                     Ok(current) => current,
-                    Err(err) if patient || (resume_at.is_some() && client.resumable()) => {
+                    // Resuming after a lost session retries while the session comes and goes;
+                    // but a track nobody publishes any more (no announcement within the client's
+                    // timeout) ends the subscription with NOT_FOUND, unless it waits for tracks.
+                    Err(err)
+                        if patient
+                            || (resume_at.is_some() && client.resumable() && err.kind() != ErrorKind::NotFound) =>
+                    {
                         tracing::debug!("subscribing again in {} ms: {err}", delay.as_millis());
                         drop(client);
                         tokio::time::sleep(jittered(delay)).await;
@@ -85,7 +95,15 @@ pub(crate) async fn run(subscriber: Weak<Subscriber>, target: Target, first: Opt
                 )
             }
             Outcome::Failed(reason, code) => {
-                let resumable = code == 0 && target.client.upgrade().is_some_and(|client| client.resumable());
+                let client = target.client.upgrade();
+                let reason = match (&client, code) {
+                    (Some(client), 0) => match client.session_loss(SESSION_LOSS_WAIT).await {
+                        Some(lost) => Error::new(lost.kind(), format!("{lost} (the subscription's error: {reason})")),
+                        None => reason,
+                    },
+                    _ => reason,
+                };
+                let resumable = code == 0 && client.is_some_and(|client| client.resumable());
                 if !resumable {
                     break (SubscriptionStatus::Error, code, reason);
                 }

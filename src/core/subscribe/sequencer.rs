@@ -383,6 +383,11 @@ impl Sequencer {
         }
     }
 
+    /// Whether repairs wait to be taken.
+    pub fn has_repairs(&self) -> bool {
+        !self.repairs.is_empty()
+    }
+
     /// Repairs to start now.
     pub fn take_repairs(&mut self) -> Vec<Repair> {
         std::mem::take(&mut self.repairs)

@@ -258,6 +258,8 @@ impl Reading<'_> {
         let mut finished = false;
         loop {
             let full = self.lock().is_full();
+            // Whether this turn fed the sequencer (every branch but a wake-up from the deliverer).
+            let mut fed = true;
             tokio::select! {
                 received = groups.recv_group(), if !finished && !full => match received {
                     Ok(Some(group)) => {
@@ -311,7 +313,9 @@ impl Reading<'_> {
                         self.lock().repaired(sequence, false, Instant::now());
                     }
                 },
-                _ = self.room.notified() => {}
+                // The deliverer made room or scheduled repairs: nothing of ours changed, so the
+                // deliverer is not woken for it (the two would wake each other forever).
+                _ = self.room.notified() => fed = false,
             }
             if self.subscriber.strong_count() == 0 {
                 return Outcome::Stopped;
@@ -320,7 +324,9 @@ impl Reading<'_> {
                 tracing::debug!(group = repair.group, from = repair.from, "fetching a group again");
                 fetches.push(fetch(self.target, &self.fetcher, repair, self.priority));
             }
-            self.changed.notify_one();
+            if fed {
+                self.changed.notify_one();
+            }
         }
     }
 
@@ -423,18 +429,24 @@ impl Reading<'_> {
     async fn deliver(&self) -> Outcome {
         loop {
             let now = Instant::now();
-            let (ready, losses, deadline, done) = {
+            let (ready, losses, deadline, done, wake) = {
                 let mut sequencer = self.lock();
+                let was_full = sequencer.is_full();
                 let ready = sequencer.ready(now);
+                // The receiver looks again when delivery made room it was waiting for, or the
+                // sequencer scheduled repairs for it to start.
+                let wake = (was_full && !sequencer.is_full()) || sequencer.has_repairs();
                 (
                     ready,
                     sequencer.take_losses(),
                     sequencer.deadline(now),
                     sequencer.is_done(),
+                    wake,
                 )
             };
-            // Delivery made room, or the sequencer scheduled repairs: the receiver looks again.
-            self.room.notify_one();
+            if wake {
+                self.room.notify_one();
+            }
             let Some(subscriber) = self.subscriber.upgrade() else {
                 return Outcome::Stopped;
             };
