@@ -270,7 +270,7 @@ impl Client {
         let live = match (&inner.session, inner.state) {
             (Some(session), ConnectionState::Connected) => {
                 let websocket = session.transport == crate::core::dial::Transport::WebSocket;
-                let datagrams = !websocket && crate::core::publish::carries_datagrams(session.version);
+                let datagrams = !websocket && crate::core::capabilities::carries_datagrams(session.version);
                 LIVE | if datagrams { LIVE_DATAGRAMS } else { 0 } | if websocket { LIVE_WEBSOCKET } else { 0 }
             }
             _ => 0,

@@ -1,6 +1,7 @@
 //! The safe core: plain Rust, no raw pointers, testable without C.
 
 pub mod announce;
+pub mod capabilities;
 pub mod catalog;
 pub mod client;
 pub mod config;

@@ -8,9 +8,9 @@
 
 use super::sequencer::{Limits, Sequencer};
 use super::{check_names, Start, SubscribeOptions};
+use crate::core::capabilities::{can_fetch, carries_timestamps};
 use crate::core::client::Client;
-use crate::core::publish::{carries_timestamps, RETENTION};
-use crate::core::subscribe::fetch::can_fetch;
+use crate::core::publish::RETENTION;
 use crate::error::{self, Error, ErrorKind, Result};
 use std::sync::{Arc, Weak};
 use std::time::Duration;

@@ -4,9 +4,10 @@
 use super::establish::Target;
 use super::sequencer::Object;
 use super::{Content, Sink, SubscribeOptions, Subscriber};
+use crate::core::capabilities::{can_fetch, carries_timestamps};
 use crate::core::client::Client;
 use crate::core::events::{ObjectInfo, StatusReport, SubscriptionStatus};
-use crate::core::publish::{carries_timestamps, version_at_least, DeliveryMode};
+use crate::core::publish::DeliveryMode;
 use crate::error::{self, Error, ErrorKind, Result};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -14,11 +15,6 @@ use tokio::sync::Semaphore;
 
 /// How long the track-info lookup that gives fetched objects their priority may take.
 const INFO_WAIT: Duration = Duration::from_millis(200);
-
-/// Whether `version` can fetch past groups (moq-lite-05+, every moq-transport draft).
-pub(crate) fn can_fetch(version: Option<moq_net::Version>) -> bool {
-    version_at_least(version, 5, 0)
-}
 
 impl Subscriber {
     /// Fetches group `group` of `track_name` in `namespace` without waiting: its objects go to
