@@ -458,16 +458,6 @@ unsafe extern "C" fn on_log(
     recorder.push(c_string(message));
 }
 
-fn client_stats(client: *mut MoqClient) -> MoqStats {
-    let mut stats = MoqStats {
-        struct_size: std::mem::size_of::<MoqStats>() as u32,
-        ..Default::default()
-    };
-    // SAFETY: `stats` is a writable `MoqStats` with `struct_size` set.
-    assert_ok(unsafe { moq_client_stats(client, &mut stats) });
-    stats
-}
-
 /// A publisher announcing thousands of namespaces to a watcher whose callback is stuck: the
 /// callback queue stops at its cap (1024 waiting), every announcement past it is dropped and
 /// counted in the client's `events_dropped` (exactly: the stuck call, 1024 waiting, the rest

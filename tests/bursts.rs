@@ -121,14 +121,6 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-fn stats_of(subscriber: *mut MoqSubscriber) -> MoqStats {
-    let mut stats: MoqStats = unsafe { std::mem::zeroed() };
-    stats.struct_size = std::mem::size_of::<MoqStats>() as u32;
-    // SAFETY: `stats` is writable with its size set.
-    assert_ok(unsafe { moq_subscriber_stats(subscriber, &mut stats) });
-    stats
-}
-
 /// The receive-side memory the README documents: moq-net's receive cache, the subscription's
 /// buffer cap and its callback window.
 const RECEIVE_BOUND: u64 = (32 + 64 + 64) << 20;
@@ -233,7 +225,7 @@ fn burst(objects: u64, object_size: usize, group_size: u64, sleep_ms: u64) {
     }
     let elapsed = start.elapsed();
     let received = seen.count.load(Ordering::Relaxed);
-    let stats = stats_of(subscriber);
+    let stats = subscriber_stats(subscriber);
     let (_, peak) = rss();
     let statuses = seen.statuses.lock().unwrap_or_else(PoisonError::into_inner).clone();
     let burst_bytes = objects * object_size as u64;

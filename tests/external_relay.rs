@@ -544,14 +544,6 @@ fn harness_kill_and_restart_leave_no_process_behind() {
     );
 }
 
-fn stats_of(get: impl FnOnce(*mut MoqStats) -> MoqResult) -> MoqStats {
-    // SAFETY: MoqStats holds only integers; all-zero is valid.
-    let mut stats: MoqStats = unsafe { std::mem::zeroed() };
-    stats.struct_size = std::mem::size_of::<MoqStats>() as u32;
-    assert_ok(get(&mut stats));
-    stats
-}
-
 /// How many times `state` was reported.
 fn count(states: &States, state: MoqConnectionState) -> usize {
     states.snapshot().iter().filter(|s| **s == state).count()

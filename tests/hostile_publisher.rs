@@ -263,26 +263,6 @@ fn subscribe(client: *mut MoqClient, ns: &str, track: &str, max_latency_ms: u32)
     (subscriber, feed)
 }
 
-fn subscriber_stats(subscriber: *mut MoqSubscriber) -> MoqStats {
-    let mut stats = MoqStats {
-        struct_size: std::mem::size_of::<MoqStats>() as u32,
-        ..Default::default()
-    };
-    // SAFETY: `stats` is writable with its size set.
-    assert_ok(unsafe { moq_subscriber_stats(subscriber, &mut stats) });
-    stats
-}
-
-fn client_stats(client: *mut MoqClient) -> MoqStats {
-    let mut stats = MoqStats {
-        struct_size: std::mem::size_of::<MoqStats>() as u32,
-        ..Default::default()
-    };
-    // SAFETY: `stats` is writable with its size set.
-    assert_ok(unsafe { moq_client_stats(client, &mut stats) });
-    stats
-}
-
 fn show_stats(stats: &MoqStats) -> String {
     format!(
         "received {}, too late {}, queue full {}, groups lost {}, repaired {}, events dropped {}",

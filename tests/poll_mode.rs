@@ -329,16 +329,6 @@ fn publish_range(publisher: *mut MoqPublisher, range: std::ops::Range<u32>) {
     }
 }
 
-fn subscriber_stats(subscriber: *mut MoqSubscriber) -> MoqStats {
-    let mut stats = MoqStats {
-        struct_size: std::mem::size_of::<MoqStats>() as u32,
-        ..Default::default()
-    };
-    // SAFETY: `stats` is a writable `MoqStats` with `struct_size` set.
-    assert_ok(unsafe { moq_subscriber_stats(subscriber, &mut stats) });
-    stats
-}
-
 /// Waits until `subscriber` has taken in at least `count` objects (queued or dropped).
 #[track_caller]
 fn wait_received(subscriber: *mut MoqSubscriber, count: u64, timeout: Duration) -> MoqStats {

@@ -27,15 +27,6 @@ fn rss_bytes() -> u64 {
         .map_or(0, |kib| kib * 1024)
 }
 
-fn stats_of(read: impl FnOnce(*mut MoqStats) -> MoqResult) -> MoqStats {
-    let mut stats = MoqStats {
-        struct_size: std::mem::size_of::<MoqStats>() as u32,
-        ..Default::default()
-    };
-    assert_ok(read(&mut stats));
-    stats
-}
-
 fn client_with(relay: &TestRelay, cap: u64, overflow: MoqOverflowPolicy) -> *mut MoqClient {
     let fingerprint = cstr(&relay.fingerprint);
     let mut config = config_pinned(&fingerprint, 5000);

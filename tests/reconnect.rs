@@ -269,15 +269,6 @@ fn a_resumed_subscription_is_not_flooded_with_the_publishers_history() {
     moq_relay_stop(relay);
 }
 
-fn stats_of(read: impl FnOnce(*mut MoqStats) -> MoqResult) -> MoqStats {
-    let mut stats = MoqStats {
-        struct_size: std::mem::size_of::<MoqStats>() as u32,
-        ..Default::default()
-    };
-    assert_ok(read(&mut stats));
-    stats
-}
-
 #[test]
 fn stats_reject_bad_arguments() {
     let client = moq_client_create();

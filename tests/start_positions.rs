@@ -124,16 +124,6 @@ fn subscribe(
     (subscriber, feed)
 }
 
-fn stats_of(subscriber: *mut MoqSubscriber) -> MoqStats {
-    let mut stats = MoqStats {
-        struct_size: std::mem::size_of::<MoqStats>() as u32,
-        ..Default::default()
-    };
-    // SAFETY: `stats` is writable with its size set.
-    assert_ok(unsafe { moq_subscriber_stats(subscriber, &mut stats) });
-    stats
-}
-
 /// Payload of object `object` of group `group`: says where it belongs.
 fn payload(group: u64, object: u64) -> Vec<u8> {
     format!("g{group}o{object}").into_bytes()
@@ -267,7 +257,7 @@ fn late_joiners_get_exactly_what_they_asked_for() {
                     feed.statuses()
                 ));
             }
-            let stats = stats_of(subscriber);
+            let stats = subscriber_stats(subscriber);
             if stats.groups_lost != 0 {
                 failures.push(format!(
                     "run {run} {}: groups_lost {} (nothing may be lost)",

@@ -639,3 +639,25 @@ impl<T: Clone> Recorder<T> {
         true
     }
 }
+
+/// Stats read by `read` (one of the `moq_*_stats` functions) into a `MoqStats` of this size.
+pub fn stats_of(read: impl FnOnce(*mut MoqStats) -> MoqResult) -> MoqStats {
+    let mut stats = MoqStats {
+        struct_size: std::mem::size_of::<MoqStats>() as u32,
+        ..Default::default()
+    };
+    assert_ok(read(&mut stats));
+    stats
+}
+
+/// A subscription's stats.
+pub fn subscriber_stats(subscriber: *mut MoqSubscriber) -> MoqStats {
+    // SAFETY: `stats` is a writable `MoqStats` with `struct_size` set.
+    stats_of(|stats| unsafe { moq_subscriber_stats(subscriber, stats) })
+}
+
+/// A client's stats.
+pub fn client_stats(client: *mut MoqClient) -> MoqStats {
+    // SAFETY: `stats` is a writable `MoqStats` with `struct_size` set.
+    stats_of(|stats| unsafe { moq_client_stats(client, stats) })
+}
