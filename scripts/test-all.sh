@@ -60,7 +60,7 @@ run_step "C++ wrapper (moq_ffi.hpp) under ASAN/UBSan, C++20, -fno-exceptions and
 run_step "guide code blocks and examples compiled and run" bash scripts/docs-tests.sh
 run_step "SDK archive + Unreal layout round trip (CMake, pkg-config, tools; dev build)" \
   env MOQ_PACKAGE_PROFILE=dev bash scripts/package.sh
-run_step "race test under valgrind (8 threads, 15 s)" bash scripts/race-asan.sh valgrind
+run_step "race test under valgrind (8 threads, 15 s, MOQ_LOG=debug)" bash scripts/race-asan.sh valgrind
 run_step "line coverage of src/ (every step's profiles, threshold 85%)" bash scripts/coverage.sh report 85
 leftovers=$(comm -13 <(echo "$leftovers_before") <(find "$tmp" -maxdepth 1 -name 'moq-*' 2>/dev/null | sort))
 if [ -n "$leftovers" ]; then

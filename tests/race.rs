@@ -267,5 +267,15 @@ fn race_create_use_destroy_from_many_threads() {
         failures.len(),
         &failures[..failures.len().min(10)]
     );
-    assert!(get(&n.verified) > 0 && get(&n.canary_got) > 0, "nothing was delivered");
+    // Delivery: the canary's objects were each checked for content and order (`on_canary`). The
+    // workers' own subscriptions must have delivered too where the process runs at full speed;
+    // under valgrind (MOQ_TEST_TIME_SCALE >= 10: ~50 operations/s, a connect takes seconds) a
+    // random subscriber rarely overlaps a live publisher of its track (0 of ~12 in CI runs), so
+    // there the canary is the delivery check and the workers' count is only printed.
+    assert!(get(&n.canary_got) > 0, "the canary delivered nothing");
+    assert!(
+        scale >= 10 || get(&n.verified) > 0,
+        "the workers' subscriptions delivered nothing ({} objects published)",
+        get(&n.published)
+    );
 }
