@@ -9,6 +9,11 @@
 #   scripts/c-tests.sh dlopen    100 dlopen/moq_shutdown/dlclose cycles, then 3 under valgrind
 #   scripts/c-tests.sh fault     kill -9/restart a standalone moq-relay 5 times under ASan
 #   scripts/c-tests.sh demo      builds and runs examples/pubsub_demo.c
+#   scripts/c-tests.sh chaos     tests/c/test_chaos.c under ASan+UBSan: tests/chaos.rs's relay
+#                                restarts (10, 2 s apart, 1 kHz) and burst-then-finish cases in a
+#                                process slowed by the sanitizer. Not in `all` nor in the suite: it
+#                                is the open evidence of the slowed-process delivery work (see
+#                                docs/security.md, Known gaps), and does not pass every run yet
 #   scripts/c-tests.sh all       the three above, in that order
 #
 # Binaries go to $TARGET/c/ (scripts/lib.sh). Every step prints its duration. Needs gcc and cargo;
@@ -39,7 +44,7 @@ LDFLAGS=(-L"$LIBDIR" -lmoq_ffi -Wl,-rpath,"$LIBDIR" -lpthread)
 ASAN=(-fsanitize=address,undefined -fno-omit-frame-pointer)
 
 usage() {
-  echo "usage: $0 asan|valgrind|dlopen|fault|demo|all" >&2
+  echo "usage: $0 asan|valgrind|dlopen|fault|demo|chaos|all" >&2
   exit 2
 }
 
@@ -129,6 +134,14 @@ run_demo() {
   step "pubsub_demo" timeout 120 "$OUT/pubsub_demo"
 }
 
+# test_chaos.c under ASan+UBSan+LSan (ends with moq_shutdown(); ~35-95 s).
+run_chaos() {
+  need_apt gcc
+  build_library
+  compile "$OUT/test_chaos_asan" tests/c/test_chaos.c -Werror -I"$ROOT/tests/c" "${ASAN[@]}"
+  run_asan "test_chaos (ASan+UBSan)" "$OUT/asan-chaos.log" 300 "$OUT/test_chaos_asan"
+}
+
 [ $# -eq 1 ] || usage
 total_start=$SECONDS
 case "$1" in
@@ -137,6 +150,7 @@ case "$1" in
   demo) run_demo ;;
   dlopen) run_dlopen ;;
   fault) run_fault ;;
+  chaos) run_chaos ;;
   all) run_asan_all; run_valgrind_all; run_dlopen; run_fault; run_demo ;;
   *) usage ;;
 esac
