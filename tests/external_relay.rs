@@ -667,18 +667,18 @@ fn kill_9_with_reconnect_reports_reconnecting_then_resumes_after_restart_on_same
         "objects after reconnect arrived out of order or corrupted"
     );
 
-    let client_stats = stats_of(|stats| unsafe { moq_client_stats(pub_client, stats) });
-    let sub_client_stats = stats_of(|stats| unsafe { moq_client_stats(sub_client, stats) });
+    let pub_client_stats = client_stats(pub_client);
+    let sub_client_stats = client_stats(sub_client);
     let pub_stats = stats_of(|stats| unsafe { moq_publisher_stats(publisher, stats) });
     show(&format!(
         "\nreconnect: RECONNECTING after {pub_noticed:?} / {sub_noticed:?} (publisher / subscriber client), \
          CONNECTED {pub_back:?} / {sub_back:?} after the restart; {received_before} objects before the kill, \
          {not_connected} publishes NOT_CONNECTED while down; stats: reconnects {} / {}, \
          publisher dropped_disconnected {}\n",
-        client_stats.reconnects, sub_client_stats.reconnects, pub_stats.objects_dropped_disconnected
+        pub_client_stats.reconnects, sub_client_stats.reconnects, pub_stats.objects_dropped_disconnected
     ));
     assert!(
-        client_stats.reconnects >= 1,
+        pub_client_stats.reconnects >= 1,
         "publisher client stats count no reconnect"
     );
     assert!(
@@ -810,22 +810,22 @@ fn fault_loop_kill_9_and_restart_resumes_every_round() {
     }
     let elapsed = started.elapsed();
     let (fds_after, threads_after) = (open_fds(), threads());
-    let client_stats = stats_of(|stats| unsafe { moq_client_stats(pub_client, stats) });
-    let sub_client_stats = stats_of(|stats| unsafe { moq_client_stats(sub_client, stats) });
-    let sub_stats = stats_of(|stats| unsafe { moq_subscriber_stats(subscriber, stats) });
+    let pub_client_stats = client_stats(pub_client);
+    let sub_client_stats = client_stats(sub_client);
+    let sub_stats = subscriber_stats(subscriber);
     show(&format!(
         "\nfault loop: {rounds} rounds of kill -9 + restart in {elapsed:?}; RECONNECTING after (min / median / max) {}; \
          CONNECTED after restart {}; reconnects counted {} / {}; subscriber received {} objects, dropped too late {}; \
          fds {fds_before} -> {fds_after}, threads {threads_before} -> {threads_after} (process-wide, other tests run in parallel)\n",
         spread(noticed.clone()),
         spread(back),
-        client_stats.reconnects,
+        pub_client_stats.reconnects,
         sub_client_stats.reconnects,
         sub_stats.objects_received,
         sub_stats.objects_dropped_too_late
     ));
     assert_eq!(
-        client_stats.reconnects, rounds as u64,
+        pub_client_stats.reconnects, rounds as u64,
         "publisher client reconnect count"
     );
     assert_eq!(

@@ -13,7 +13,7 @@
  * 1. Restarts: an embedded relay (moq_relay_start on 127.0.0.1:0), stopped and started again on
  *    the port it got, N times 2 s apart, while a publisher thread publishes one 100-byte stream
  *    object per millisecond (the payload carries its index). Both clients reconnect by themselves
- *    (chaos.rs's reconnecting_client: 100..1000 ms backoff, keep-alive 500 ms, idle timeout 2 s,
+ *    (chaos.rs's reconnecting_client: 100..1000 ms backoff, keep-alive 1 s, idle timeout 5 s,
  *    certificate verification off since every start of the embedded relay has a new
  *    certificate). Every object moq_publish_data accepted (MOQ_OK; NOT_CONNECTED is "refused")
  *    must reach the subscriber exactly once, in order, uncorrupted, with no group lost
@@ -25,7 +25,7 @@
  *    nothing after it) or destroyed right after the finish (ENDED or NOT_FOUND; with ENDED every
  *    object delivered or counted in groups_lost). In this slowed process no session may be lost
  *    to an idle timeout during the burst: neither client reports RECONNECTING or counts a
- *    reconnect (same 2 s idle timeout as chaos.rs).
+ *    reconnect (same 5 s idle timeout as chaos.rs).
  *
  * The 2 s between restarts is the scenario (as in chaos.rs), not a synchronisation margin: every
  * check waits on a condition (condition variable, CLOCK_MONOTONIC deadline) with a generous
@@ -356,8 +356,8 @@ static MoqClient *reconnecting_client(const char *url, const char *fingerprint, 
     config.reconnect = true;
     config.reconnect_initial_ms = 100;
     config.reconnect_max_ms = 1000;
-    config.keep_alive_ms = 500;
-    config.idle_timeout_ms = 2000;
+    config.keep_alive_ms = 1000;
+    config.idle_timeout_ms = 5000;
     MoqClient *client = moq_client_create_ex(&config);
     CHECK(client != NULL, "moq_client_create_ex: %s", safe(moq_last_error()));
     if (!client) return NULL;
