@@ -7,7 +7,8 @@
 # Without an argument it uses ASan when the nightly toolchain is installed, valgrind otherwise.
 # Environment: MOQ_RACE_SECS (default 8 under ASan, 15 under valgrind: it runs ~30x slower, and the run must deliver objects), MOQ_RACE_THREADS (default
 # 16 under ASan, 8 under valgrind, which runs one thread at a time), MOQ_LOG (default debug under
-# valgrind: the stderr log sink is exercised under the race too).
+# valgrind: the stderr log sink is exercised under the race too, between the workers' own log
+# callbacks).
 #
 # ASan: the whole dependency tree builds with -Zsanitizer=address on nightly (aws-lc-sys
 # included: its C code is built by the cc crate without instrumentation and links fine), into
@@ -71,8 +72,9 @@ case "$mode" in
     supp=()
     if [ -f tests/c/valgrind.supp ]; then supp=(--suppressions="$ROOT/tests/c/valgrind.supp"); fi
     status=0
-    # MOQ_LOG on: the library's stderr log sink runs on every thread of the race too (the log
-    # lines go to the log file; the checks above read only the test's own lines).
+    # MOQ_LOG on: the library's stderr log sink is in use whenever the race's workers have no log
+    # callback set (they set and clear theirs); its lines go to the log file, and the checks above
+    # read only the test's own lines.
     MOQ_LOG=${MOQ_LOG:-debug} MOQ_RACE_SECS=${MOQ_RACE_SECS:-15} MOQ_RACE_THREADS=${MOQ_RACE_THREADS:-8} MOQ_TEST_TIME_SCALE=20 \
       timeout 900 valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 \
       --fair-sched=yes "${supp[@]}" "$bin" --nocapture --test-threads=1 >"$log" 2>&1 || status=$?
