@@ -38,6 +38,7 @@
 
 #include "moq_ffi.h"
 #include "check.h"
+#include "clock.h"
 #include "results.h"
 
 #include <errno.h>
@@ -54,43 +55,12 @@
 
 static long g_scale = 1; /* MOQ_TEST_TIME_SCALE */
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static long scaled(long ms) { return ms * g_scale; }
-
-static struct timespec mono_after(int64_t ms) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
 
 /* Sleeps until an absolute CLOCK_MONOTONIC time: the publisher's pace and the restart cadence. */
 static void sleep_until(const struct timespec *when) {
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, when, NULL) == EINTR) {
     }
-}
-
-static void sleep_ms(int64_t ms) {
-    struct timespec when = mono_after(ms);
-    sleep_until(&when);
-}
-
-static void cond_init_monotonic(pthread_cond_t *cond) {
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(cond, &attr);
-    pthread_condattr_destroy(&attr);
 }
 
 static const char *safe(const char *s) { return s ? s : "(null)"; }
@@ -239,7 +209,7 @@ static int complete(const Received *r, uint64_t last, uint64_t count) {
 
 /* Waits until `pred` holds or `timeout_ms` passed; returns whether it held. */
 static int received_wait(Received *r, long timeout_ms, Predicate pred, uint64_t a, uint64_t b) {
-    struct timespec deadline = mono_after(timeout_ms);
+    struct timespec deadline = deadline_in(timeout_ms);
     pthread_mutex_lock(&r->mutex);
     int held;
     while (!(held = pred(r, a, b))) {
@@ -577,7 +547,7 @@ static void test_restarts(int restarts) {
     CHECK(flowing, "more than 100 objects before the first restart (got %zu)", received_count(&rx));
     if (!flowing) goto out;
 
-    struct timespec next_restart = mono_after(2000);
+    struct timespec next_restart = deadline_in(2000);
     for (int round = 1; round <= restarts && round <= 64; round++) {
         sleep_until(&next_restart); /* the cadence: the scenario, not synchronisation */
         size_t before = received_count(&rx);
@@ -589,7 +559,7 @@ static void test_restarts(int restarts) {
         CHECK(relay != NULL, "round %d: restart on %s: %s (%d attempts)", round, bind, safe(moq_last_error()),
               attempts);
         if (!relay) goto out;
-        next_restart = mono_after(2000);
+        next_restart = deadline_in(2000);
         int resumed = received_wait(&rx, scaled(30000), more_than, before + 10, 0);
         resume_ms[round - 1] = now_ms() - stop_at;
         CHECK(resumed, "round %d: delivery resumed after the restart (%zu -> %zu objects in %lld ms)", round,

@@ -25,6 +25,7 @@
 
 #include "moq_ffi.h"
 #include "check.h"
+#include "clock.h"
 #include "results.h"
 
 #include <errno.h>
@@ -40,18 +41,6 @@
 /* ------------------------------------------------------------------------------------------ */
 
 static int g_scale = 1; /* MOQ_TEST_TIME_SCALE */
-
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 /* A timeout scaled for slow runs. */
 static long scaled(long ms) { return ms * g_scale; }
