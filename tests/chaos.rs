@@ -341,10 +341,13 @@ fn standalone_restarts(restarts: usize, every: Duration, what: &str) {
     let samples = restart_loop(restarts, every, &received, || relay.restart());
     std::thread::sleep(Duration::from_millis(300));
     let (accepted, refused) = flow.stop();
+    let stats = subscriber_stats(subscriber);
     eprintln!(
-        "{what}: {} accepted, {refused} refused while disconnected, {} delivered",
+        "{what}: {} accepted, {refused} refused while disconnected, {} delivered; groups lost {}, repaired {}",
         accepted.len(),
-        received.len()
+        received.len(),
+        stats.groups_lost,
+        stats.groups_repaired
     );
     check_exactly_once(&accepted, &received, subscriber, what);
     report_rss(what, &samples);
@@ -403,10 +406,13 @@ fn ten_embedded_relay_restarts_two_seconds_apart_lose_nothing() {
     });
     std::thread::sleep(Duration::from_millis(300));
     let (accepted, refused) = flow.stop();
+    let stats = subscriber_stats(subscriber);
     eprintln!(
-        "{what}: {} accepted, {refused} refused while disconnected, {} delivered",
+        "{what}: {} accepted, {refused} refused while disconnected, {} delivered; groups lost {}, repaired {}",
         accepted.len(),
-        received.len()
+        received.len(),
+        stats.groups_lost,
+        stats.groups_repaired
     );
     check_exactly_once(&accepted, &received, subscriber, what);
     report_rss(what, &samples);
