@@ -214,12 +214,21 @@ fn rss() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// Checks that every accepted object was delivered exactly once and in order; a failure names
-/// what the subscription counted (lost, repaired, resumes).
-fn check_exactly_once(accepted: &[u64], received: &Received, subscriber: *mut MoqSubscriber, what: &str) {
+/// Checks that every accepted object was delivered exactly once and in order, and prints the
+/// figures (accepted, refused while disconnected, delivered, what the subscription counted lost
+/// and repaired); a failure names them and the statuses too.
+fn check_exactly_once(accepted: &[u64], refused: u64, received: &Received, subscriber: *mut MoqSubscriber, what: &str) {
     let complete = received.wait(Duration::from_secs(60) * time_scale(), |got| {
         got.last() >= accepted.last() && got.len() >= accepted.len()
     });
+    let stats = subscriber_stats(subscriber);
+    eprintln!(
+        "{what}: {} accepted, {refused} refused while disconnected, {} delivered; groups lost {}, repaired {}",
+        accepted.len(),
+        received.len(),
+        stats.groups_lost,
+        stats.groups_repaired
+    );
     let got = received.indices.lock().unwrap_or_else(PoisonError::into_inner).clone();
     let delivered: std::collections::BTreeSet<u64> = got.iter().copied().collect();
     let missing: Vec<u64> = accepted
@@ -237,8 +246,8 @@ fn check_exactly_once(accepted: &[u64], received: &Received, subscriber: *mut Mo
         accepted.len(),
         got.len(),
         delivered.len(),
-        subscriber_stats(subscriber).groups_lost,
-        subscriber_stats(subscriber).groups_repaired,
+        stats.groups_lost,
+        stats.groups_repaired,
         received.statuses.lock().unwrap_or_else(PoisonError::into_inner)
     );
     assert_eq!(
@@ -341,15 +350,7 @@ fn standalone_restarts(restarts: usize, every: Duration, what: &str) {
     let samples = restart_loop(restarts, every, &received, || relay.restart());
     std::thread::sleep(Duration::from_millis(300));
     let (accepted, refused) = flow.stop();
-    let stats = subscriber_stats(subscriber);
-    eprintln!(
-        "{what}: {} accepted, {refused} refused while disconnected, {} delivered; groups lost {}, repaired {}",
-        accepted.len(),
-        received.len(),
-        stats.groups_lost,
-        stats.groups_repaired
-    );
-    check_exactly_once(&accepted, &received, subscriber, what);
+    check_exactly_once(&accepted, refused, &received, subscriber, what);
     report_rss(what, &samples);
     moq_subscriber_destroy(subscriber);
     moq_publisher_destroy(publisher);
@@ -406,15 +407,7 @@ fn ten_embedded_relay_restarts_two_seconds_apart_lose_nothing() {
     });
     std::thread::sleep(Duration::from_millis(300));
     let (accepted, refused) = flow.stop();
-    let stats = subscriber_stats(subscriber);
-    eprintln!(
-        "{what}: {} accepted, {refused} refused while disconnected, {} delivered; groups lost {}, repaired {}",
-        accepted.len(),
-        received.len(),
-        stats.groups_lost,
-        stats.groups_repaired
-    );
-    check_exactly_once(&accepted, &received, subscriber, what);
+    check_exactly_once(&accepted, refused, &received, subscriber, what);
     report_rss(what, &samples);
     moq_subscriber_destroy(subscriber);
     moq_publisher_destroy(publisher);
