@@ -40,11 +40,27 @@ struct Received {
     /// Objects delivered after a terminal status (must stay 0).
     after_terminal: Mutex<u64>,
     changed: Condvar,
+    /// When a 1 kHz flow started (object `i` was due `i` ms after it), and the longest an
+    /// object took from then to its delivery, in ms: how far behind the subscriber fell.
+    flow_started: std::sync::OnceLock<Instant>,
+    max_lag_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Received {
     fn len(&self) -> usize {
         self.indices.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    /// Waits until the subscription reported SUBSCRIBED: objects published from then on are
+    /// the ones it promises (with `wait_for_track` it goes live once the relay announced the
+    /// track, which on a loaded machine can take longer than a publisher's first objects).
+    fn wait_live(&self, timeout: Duration) -> bool {
+        self.wait(timeout, |_| {
+            self.statuses
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(&MOQ_SUBSCRIPTION_SUBSCRIBED)
+        })
     }
 
     fn wait(&self, timeout: Duration, mut done: impl FnMut(&[u64]) -> bool) -> bool {
@@ -81,6 +97,10 @@ unsafe extern "C" fn on_object(user_data: *mut c_void, _info: *const MoqObjectIn
         .any(|status| *status != MOQ_SUBSCRIPTION_SUBSCRIBED);
     if terminal {
         *received.after_terminal.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+    }
+    if let Some(started) = received.flow_started.get() {
+        let lag = (started.elapsed().as_millis() as u64).saturating_sub(index);
+        received.max_lag_ms.fetch_max(lag, Ordering::Relaxed);
     }
     received
         .indices
@@ -163,14 +183,17 @@ struct Flow {
 }
 
 impl Flow {
-    fn start(publisher: *mut MoqPublisher) -> Self {
+    /// Starts the flow; `received` learns when (to measure how far behind it falls).
+    fn start(publisher: *mut MoqPublisher, received: &Received) -> Self {
+        let started = Instant::now();
+        let _ = received.flow_started.set(started);
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = publisher as usize;
         let thread = std::thread::spawn(move || {
             let publisher = handle as *mut MoqPublisher;
             let (mut accepted, mut refused, mut index) = (Vec::new(), 0u64, 0u64);
-            let start = Instant::now();
+            let start = started;
             while !flag.load(Ordering::Relaxed) {
                 let data = payload(index);
                 match publish(publisher, &data, MOQ_DELIVERY_STREAM).0 {
@@ -223,11 +246,13 @@ fn check_exactly_once(accepted: &[u64], refused: u64, received: &Received, subsc
     });
     let stats = subscriber_stats(subscriber);
     eprintln!(
-        "{what}: {} accepted, {refused} refused while disconnected, {} delivered; groups lost {}, repaired {}",
+        "{what}: {} accepted, {refused} refused while disconnected, {} delivered; groups lost {}, repaired {}; \
+         the subscriber fell {} ms behind at most",
         accepted.len(),
         received.len(),
         stats.groups_lost,
-        stats.groups_repaired
+        stats.groups_repaired,
+        received.max_lag_ms.load(Ordering::Relaxed)
     );
     let got = received.indices.lock().unwrap_or_else(PoisonError::into_inner).clone();
     let delivered: std::collections::BTreeSet<u64> = got.iter().copied().collect();
@@ -338,8 +363,12 @@ fn standalone_restarts(restarts: usize, every: Duration, what: &str) {
     let publisher = publisher_with_retention(pub_client, "chaos", "objects");
     let received = kept(Arc::new(Received::default()));
     let subscriber = subscribe_received(sub_client, "chaos", "objects", &received, true);
+    assert!(
+        received.wait_live(Duration::from_secs(10) * time_scale()),
+        "{what}: the subscription did not go live"
+    );
     let started = Instant::now();
-    let flow = Flow::start(publisher);
+    let flow = Flow::start(publisher, &received);
     assert!(
         received.wait(Duration::from_secs(10) * time_scale(), |got| got.len() > 100),
         "{what}: no delivery before the first restart"
@@ -391,8 +420,12 @@ fn ten_embedded_relay_restarts_two_seconds_apart_lose_nothing() {
     let publisher = publisher_with_retention(pub_client, "chaos", "embedded");
     let received = kept(Arc::new(Received::default()));
     let subscriber = subscribe_received(sub_client, "chaos", "embedded", &received, true);
+    assert!(
+        received.wait_live(Duration::from_secs(10) * time_scale()),
+        "{what}: the subscription did not go live"
+    );
     let started = Instant::now();
-    let flow = Flow::start(publisher);
+    let flow = Flow::start(publisher, &received);
     assert!(
         received.wait(Duration::from_secs(10) * time_scale(), |got| got.len() > 100),
         "{what}: no delivery before the first restart"

@@ -11,9 +11,13 @@
 //!
 //! - *receiving → complete*: delivered as its objects arrive (a group streams while open);
 //! - *broken* (its stream ended early) → *repairing* (fetched again from the first object not yet
-//!   received) → *complete*, or *lost* when the fetch fails or the repair cannot happen;
+//!   received) → *complete*, or *lost* when the relay does not have it or the repair cannot happen;
 //! - *missing* (a later group arrived) → *repairing* once it stayed missing for the repair delay →
-//!   *arrived*, or *lost* when the fetch fails or the gap timeout runs out.
+//!   *arrived*, or *lost* when the relay does not have it or the gap timeout runs out.
+//!
+//! A fetch that is interrupted (its session was lost, the relay restarted, the fetch stream
+//! broke) is not an answer: the group goes back to waiting and is fetched again, from the first
+//! object still missing, after a backoff, until [`Limits::repair_timeout`] after its first fetch.
 //!
 //! The holes one event creates expire together: a hole's clock starts when the first group after
 //! it arrived, not when delivery reaches it. All work is proportional to what arrived: a sequence
@@ -76,6 +80,31 @@ impl Losses {
     }
 }
 
+/// How a fetch taken from [`Sequencer::take_repairs`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Repaired {
+    /// Every object of the group arrived.
+    Complete,
+    /// The relay (or the publisher behind it) does not have the group: it is given up.
+    NotFound,
+    /// The fetch could not be made or stopped on the way (a lost session, a relay restart): the
+    /// group is fetched again after a backoff while its repair timeout allows.
+    Interrupted,
+}
+
+/// The first wait before an interrupted fetch is made again; doubled per attempt up to
+/// [`RETRY_MAX`].
+pub(crate) const RETRY_FIRST: Duration = Duration::from_millis(100);
+/// The longest wait between two fetches of one group.
+pub(crate) const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// The wait before fetch attempt `attempt + 1` of a group, after `attempt` were interrupted.
+fn retry_delay(attempt: u32) -> Duration {
+    RETRY_FIRST
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+        .min(RETRY_MAX)
+}
+
 /// A group to fetch again: its objects from `from` on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Repair {
@@ -94,7 +123,8 @@ pub(crate) struct Limits {
     /// How long a missing group may trail later ones before it is fetched (under load groups
     /// arrive out of order for a while; fetching at once would send them twice).
     pub repair_after: Duration,
-    /// How long a fetch may take before its group is given up.
+    /// How long a group may be repaired (from its first fetch, retries of interrupted fetches
+    /// included) before it is given up.
     pub repair_timeout: Duration,
     /// Fetches in flight at most.
     pub max_repairs: usize,
@@ -132,9 +162,10 @@ enum State {
     Receiving,
     /// Every object arrived.
     Complete,
-    /// Its stream ended early (or stalled): waiting for a repair slot.
+    /// Its stream ended early (or stalled), or its fetch was interrupted: waiting for a repair
+    /// slot (and, after an interrupted fetch, for its retry time).
     Broken,
-    /// A fetch of the rest is in flight since then.
+    /// A fetch of the rest is in flight; the first fetch of this group started then.
     Repairing(Instant),
     /// A datagram has this sequence: no stream objects will come.
     Datagram,
@@ -149,6 +180,32 @@ struct Group {
     arrived: Option<Instant>,
     /// Whether it was missing before (a failed fetch then counts as missing, not broken).
     was_missing: bool,
+    /// When its first fetch started, and how many fetches were interrupted since.
+    repair_started: Option<Instant>,
+    interrupted: u32,
+    /// Not fetched again before then (the backoff after an interrupted fetch).
+    retry_at: Option<Instant>,
+}
+
+impl Group {
+    fn new(expect: u64, state: State, arrived: Option<Instant>, was_missing: bool) -> Self {
+        Self {
+            objects: VecDeque::new(),
+            expect,
+            state,
+            arrived,
+            was_missing,
+            repair_started: None,
+            interrupted: 0,
+            retry_at: None,
+        }
+    }
+
+    /// Whether its repair ran out of time (first fetch `repair_timeout` ago or more).
+    fn repair_overdue(&self, now: Instant, timeout: Duration) -> bool {
+        self.repair_started
+            .is_some_and(|started| now.duration_since(started) >= timeout)
+    }
 }
 
 /// One stream subscription's order and losses (see the module documentation).
@@ -277,16 +334,9 @@ impl Sequencer {
             }
             return true;
         }
-        self.groups.insert(
-            sequence,
-            Group {
-                objects: VecDeque::new(),
-                expect: if sequence == self.next { self.next_index } else { 0 },
-                state: State::Receiving,
-                arrived: Some(now),
-                was_missing: false,
-            },
-        );
+        let expect = if sequence == self.next { self.next_index } else { 0 };
+        self.groups
+            .insert(sequence, Group::new(expect, State::Receiving, Some(now), false));
         self.arrivals.insert((now, sequence));
         true
     }
@@ -330,24 +380,15 @@ impl Sequencer {
     pub fn datagram(&mut self, sequence: u64, now: Instant) -> bool {
         self.mixed = true;
         if sequence >= self.next && !self.groups.contains_key(&sequence) {
-            self.groups.insert(
-                sequence,
-                Group {
-                    objects: VecDeque::new(),
-                    expect: 0,
-                    state: State::Datagram,
-                    arrived: Some(now),
-                    was_missing: false,
-                },
-            );
+            self.groups
+                .insert(sequence, Group::new(0, State::Datagram, Some(now), false));
             self.arrivals.insert((now, sequence));
         }
         sequence >= self.start
     }
 
-    /// A fetch taken from [`Sequencer::take_repairs`] ended: with every object of the group
-    /// (`found`), or with nothing more to give (`!found`: the group is then given up).
-    pub fn repaired(&mut self, sequence: u64, found: bool, now: Instant) {
+    /// A fetch taken from [`Sequencer::take_repairs`] ended (see [`Repaired`]).
+    pub fn repaired(&mut self, sequence: u64, how: Repaired, now: Instant) {
         // A repair whose group was given up meanwhile (timeout, cap) was already released.
         let Some(group) = self.groups.get_mut(&sequence) else {
             return;
@@ -355,16 +396,31 @@ impl Sequencer {
         if !matches!(group.state, State::Repairing(_)) {
             return;
         }
-        if found {
-            self.in_flight = self.in_flight.saturating_sub(1);
-            group.state = State::Complete;
-            self.losses.repaired += 1;
-            self.not_found_streak = 0;
-        } else {
-            if group.was_missing && group.objects.is_empty() && group.expect == 0 {
-                self.not_found_streak += 1;
+        match how {
+            Repaired::Complete => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                group.state = State::Complete;
+                self.losses.repaired += 1;
+                self.not_found_streak = 0;
             }
-            self.give_up_group(sequence, false);
+            Repaired::Interrupted if !group.repair_overdue(now, self.limits.repair_timeout) => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                group.interrupted = group.interrupted.saturating_add(1);
+                group.retry_at = Some(now + retry_delay(group.interrupted));
+                group.state = State::Broken;
+                tracing::debug!(
+                    group = sequence,
+                    attempt = group.interrupted,
+                    "a fetch was interrupted: retrying"
+                );
+            }
+            Repaired::Interrupted => self.give_up_group(sequence, false),
+            Repaired::NotFound => {
+                if group.was_missing && group.objects.is_empty() && group.expect == 0 {
+                    self.not_found_streak += 1;
+                }
+                self.give_up_group(sequence, false);
+            }
         }
         self.schedule(now);
     }
@@ -439,10 +495,13 @@ impl Sequencer {
                     continue;
                 }
                 State::Broken => {
-                    if self.limits.can_repair {
-                        break; // waits for a repair slot (schedule below)
+                    if self.limits.can_repair && !group.repair_overdue(now, self.limits.repair_timeout) {
+                        break; // waits for a repair slot or its retry time (schedule below)
                     }
-                    self.give_up_group(self.next, self.overflowing());
+                    if self.limits.can_repair {
+                        tracing::debug!(group = self.next, "interrupted repairs took too long");
+                    }
+                    self.give_up_group(self.next, self.overflowing() && !self.limits.can_repair);
                     continue;
                 }
                 State::Repairing(since) => {
@@ -478,8 +537,13 @@ impl Sequencer {
             .groups
             .range(self.next..self.next.saturating_add(self.limits.max_repairs as u64 * 4));
         for (_, group) in repairing {
-            if let State::Repairing(since) = group.state {
-                times.push(since + self.limits.repair_timeout);
+            match group.state {
+                State::Repairing(since) => times.push(since + self.limits.repair_timeout),
+                State::Broken if self.limits.can_repair => {
+                    times.extend(group.retry_at);
+                    times.extend(group.repair_started.map(|since| since + self.limits.repair_timeout));
+                }
+                _ => {}
             }
         }
         times.into_iter().filter(|at| *at > now).min()
@@ -565,13 +629,10 @@ impl Sequencer {
     /// broken if it arrived in part, overflow when the buffer's cap forced it. What did arrive is
     /// still delivered: the group becomes complete.
     fn give_up_group(&mut self, sequence: u64, overflow: bool) {
-        let group = self.groups.entry(sequence).or_insert_with(|| Group {
-            objects: VecDeque::new(),
-            expect: 0,
-            state: State::Complete,
-            arrived: None,
-            was_missing: true,
-        });
+        let group = self
+            .groups
+            .entry(sequence)
+            .or_insert_with(|| Group::new(0, State::Complete, None, true));
         let reason = match (overflow, group.was_missing && group.expect == 0) {
             (true, _) => LossReason::Overflow,
             (false, true) => LossReason::Missing,
@@ -628,12 +689,11 @@ impl Sequencer {
         while position <= limit
             && position < self.next.saturating_add(window)
             && self.in_flight < self.limits.max_repairs
-            && self.not_found_streak < self.limits.max_not_found
         {
             let later = due && (self.end.is_some() || self.groups.range(position + 1..).next().is_some());
             match self.groups.get_mut(&position) {
-                Some(group) if group.state == State::Broken => {
-                    group.state = State::Repairing(now);
+                Some(group) if group.state == State::Broken && group.retry_at.is_none_or(|at| at <= now) => {
+                    group.state = State::Repairing(*group.repair_started.get_or_insert(now));
                     self.in_flight += 1;
                     self.repairs.push(Repair {
                         group: position,
@@ -641,18 +701,13 @@ impl Sequencer {
                     });
                 }
                 Some(_) => {}
-                None if later => {
+                // A run of "not found" answers stops fetching missing groups (the hole is given
+                // up); broken groups and interrupted fetches are still made.
+                None if later && self.not_found_streak < self.limits.max_not_found => {
                     let from = if position == self.next { self.next_index } else { 0 };
-                    self.groups.insert(
-                        position,
-                        Group {
-                            objects: VecDeque::new(),
-                            expect: from,
-                            state: State::Repairing(now),
-                            arrived: None,
-                            was_missing: true,
-                        },
-                    );
+                    let mut group = Group::new(from, State::Repairing(now), None, true);
+                    group.repair_started = Some(now);
+                    self.groups.insert(position, group);
                     self.in_flight += 1;
                     self.repairs.push(Repair { group: position, from });
                 }

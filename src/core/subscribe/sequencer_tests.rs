@@ -176,7 +176,7 @@ fn refuse_repairs(s: &mut Sequencer, mut now: Instant) -> (usize, Vec<(u64, u64)
         assert!(repairs.len() <= 8, "{} repairs at once", repairs.len());
         for repair in repairs {
             fetched += 1;
-            s.repaired(repair.group, false, now);
+            s.repaired(repair.group, Repaired::NotFound, now);
         }
         now += Duration::from_millis(1);
     }
@@ -232,10 +232,113 @@ fn a_broken_group_is_fetched_again_from_where_it_stopped() {
     s.object(object(0, 1, 0));
     s.object(object(0, 2, 0));
     s.object(object(0, 3, 0));
-    s.repaired(0, true, t);
+    s.repaired(0, Repaired::Complete, t);
     assert_eq!(delivered(&mut s, t), vec![(0, 2), (0, 3), (1, 0)]);
     let losses = s.take_losses();
     assert_eq!((losses.repaired, losses.groups_lost()), (1, 0));
+}
+
+#[test]
+fn an_interrupted_fetch_is_made_again_from_where_it_stopped() {
+    let t = Instant::now();
+    let mut s = Sequencer::new(0, repairing());
+    assert!(s.open(0, t));
+    s.object(object(0, 0, 0));
+    s.broken(0, t);
+    group(&mut s, 1, 1, t);
+    assert_eq!(delivered(&mut s, t), vec![(0, 0)]);
+    assert_eq!(s.take_repairs(), vec![Repair { group: 0, from: 1 }]);
+    // The fetch brings one more object, then its session is lost.
+    s.object(object(0, 1, 0));
+    s.repaired(0, Repaired::Interrupted, t);
+    assert_eq!(
+        delivered(&mut s, t),
+        vec![(0, 1)],
+        "what the fetch brought is delivered"
+    );
+    assert!(s.take_repairs().is_empty(), "not again at once");
+    assert_eq!(s.deadline(t), Some(t + RETRY_FIRST), "the retry is a deadline");
+    let retry = t + RETRY_FIRST;
+    assert!(delivered(&mut s, retry).is_empty());
+    assert_eq!(
+        s.take_repairs(),
+        vec![Repair { group: 0, from: 2 }],
+        "from the first object still missing"
+    );
+    s.object(object(0, 2, 0));
+    s.repaired(0, Repaired::Complete, retry);
+    assert_eq!(delivered(&mut s, retry), vec![(0, 2), (1, 0)]);
+    let losses = s.take_losses();
+    assert_eq!((losses.repaired, losses.groups_lost()), (1, 0));
+}
+
+#[test]
+fn a_batch_of_fetches_lost_with_their_session_is_fetched_again() {
+    // A relay restart kills every fetch in flight at once: none of those groups is lost.
+    let t = Instant::now();
+    let mut s = Sequencer::new(0, repairing());
+    s.set_origin(Some(0), false);
+    group(&mut s, 20, 1, t);
+    let later = t + Duration::from_secs(1);
+    assert!(delivered(&mut s, later).is_empty());
+    let first = s.take_repairs();
+    assert_eq!(first.len(), 8, "max_repairs in flight");
+    for repair in &first {
+        s.repaired(repair.group, Repaired::Interrupted, later);
+    }
+    let mut now = later;
+    let mut fetches = first.len();
+    let mut out = Vec::new();
+    while !out.contains(&(20, 0)) {
+        let repairs = s.take_repairs();
+        if repairs.is_empty() {
+            now = s.deadline(now).expect("the retries are deadlines");
+            assert!(now < later + Duration::from_secs(1), "stuck at {:?}", s.position());
+        }
+        for repair in repairs {
+            fetches += 1;
+            s.object(object(repair.group, 0, 0));
+            s.repaired(repair.group, Repaired::Complete, now);
+        }
+        out.extend(delivered(&mut s, now));
+    }
+    assert_eq!(now, later + RETRY_FIRST, "retried after the first backoff");
+    assert_eq!(s.position(), (21, 0));
+    let losses = s.take_losses();
+    assert_eq!((losses.repaired, losses.groups_lost()), (20, 0), "{losses:?}");
+    assert_eq!(fetches, 28, "20 fetches plus the 8 interrupted");
+}
+
+#[test]
+fn interrupted_fetches_give_up_once_the_repair_timeout_ran_out() {
+    let t = Instant::now();
+    let mut s = Sequencer::new(0, repairing());
+    assert!(s.open(0, t));
+    s.object(object(0, 0, 0));
+    s.broken(0, t);
+    group(&mut s, 1, 1, t);
+    assert_eq!(delivered(&mut s, t), vec![(0, 0)]);
+    let mut now = t;
+    let mut fetches = 0;
+    let mut out = Vec::new();
+    while s.position().0 == 0 {
+        for repair in s.take_repairs() {
+            fetches += 1;
+            s.repaired(repair.group, Repaired::Interrupted, now);
+        }
+        now = s.deadline(now).expect("a retry or the timeout is always ahead");
+        out.extend(delivered(&mut s, now));
+    }
+    assert_eq!(out, vec![(1, 0)]);
+    assert_eq!(
+        now,
+        t + Limits::default().repair_timeout,
+        "given up when the timeout ran out"
+    );
+    // Backoff 0.1, 0.2, 0.4, 0.8, 1.6, then every 2 s.
+    assert!((10..=15).contains(&fetches), "{fetches} fetches in 20 s");
+    let losses = s.take_losses();
+    assert_eq!((losses.broken, losses.repaired), (1, 0), "counted once, as broken");
 }
 
 #[test]
@@ -262,7 +365,7 @@ fn a_missing_group_is_fetched_after_the_repair_delay() {
     s.ready(t + Duration::from_secs(1));
     assert_eq!(s.take_repairs(), vec![Repair { group: 0, from: 0 }]);
     s.object(object(0, 0, 0));
-    s.repaired(0, true, t + Duration::from_secs(1));
+    s.repaired(0, Repaired::Complete, t + Duration::from_secs(1));
     assert_eq!(delivered(&mut s, t + Duration::from_secs(1)), vec![(0, 0), (1, 0)]);
 }
 
@@ -421,6 +524,9 @@ struct Scenario {
     /// Where a resume happens (after this many arrivals), if any.
     resume: Option<usize>,
     repair: bool,
+    /// Per group: how many of its fetches are interrupted (each after bringing one object)
+    /// before one completes.
+    interruptions: Vec<u32>,
 }
 
 fn scenario() -> impl Strategy<Value = Scenario> {
@@ -434,22 +540,27 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 prop::option::weighted(0.2, (n as u64 + 1)..(1u64 << 62)),
                 prop::option::weighted(0.2, 0..n),
                 any::<bool>(),
+                prop::collection::vec(prop_oneof![3 => Just(0u32), 1 => 1u32..4], n),
             )
         })
-        .prop_map(|(sizes, fates, order, delays, jump, resume, repair)| Scenario {
-            sizes,
-            fates,
-            order,
-            delays,
-            jump,
-            resume,
-            repair,
-        })
+        .prop_map(
+            |(sizes, fates, order, delays, jump, resume, repair, interruptions)| Scenario {
+                sizes,
+                fates,
+                order,
+                delays,
+                jump,
+                resume,
+                repair,
+                interruptions,
+            },
+        )
 }
 
 /// Runs a scenario against a sequencer and a network that answers repairs from the truth
-/// (a relay that still holds every group the publisher wrote); returns the delivered
-/// (group, index) pairs in order and the losses.
+/// (a relay that still holds every group the publisher wrote, though a group's first fetches
+/// may be interrupted); returns the delivered (group, index) pairs in order and the losses.
+/// Between arrivals, time advances from deadline to deadline, as the deliverer wakes.
 fn simulate(scenario: &Scenario) -> (Vec<(u64, u64)>, Losses) {
     let limits = Limits {
         gap_timeout: Duration::from_secs(2),
@@ -458,6 +569,7 @@ fn simulate(scenario: &Scenario) -> (Vec<(u64, u64)>, Losses) {
         repair_timeout: Duration::from_secs(1),
         ..Limits::default()
     };
+    let mut interruptions = scenario.interruptions.clone();
     let truth = |g: u64| -> Option<u64> {
         match g as usize {
             i if i < scenario.sizes.len() => Some(scenario.sizes[i]),
@@ -471,7 +583,7 @@ fn simulate(scenario: &Scenario) -> (Vec<(u64, u64)>, Losses) {
     sequencer.set_origin(Some(0), false);
     let mut out = Vec::new();
     let mut losses = Losses::default();
-    let drain = |s: &mut Sequencer, now: Instant, out: &mut Vec<(u64, u64)>, losses: &mut Losses| {
+    let mut drain = |s: &mut Sequencer, now: Instant, out: &mut Vec<(u64, u64)>, losses: &mut Losses| {
         // The network answers at once: repairs asked while answering are answered too.
         loop {
             out.extend(s.ready(now).iter().map(|o| (o.group, o.index)));
@@ -480,14 +592,24 @@ fn simulate(scenario: &Scenario) -> (Vec<(u64, u64)>, Losses) {
                 break;
             }
             for repair in repairs {
+                let left = interruptions.get_mut(repair.group as usize);
+                if let Some(left @ 1..) = left {
+                    *left -= 1;
+                    let size = truth(repair.group).unwrap_or(0);
+                    if repair.from < size {
+                        s.object(object(repair.group, repair.from, 0));
+                    }
+                    s.repaired(repair.group, Repaired::Interrupted, now);
+                    continue;
+                }
                 match truth(repair.group) {
                     Some(size) => {
                         for index in repair.from..size {
                             s.object(object(repair.group, index, 0));
                         }
-                        s.repaired(repair.group, true, now);
+                        s.repaired(repair.group, Repaired::Complete, now);
                     }
-                    None => s.repaired(repair.group, false, now),
+                    None => s.repaired(repair.group, Repaired::NotFound, now),
                 }
             }
         }
@@ -502,7 +624,12 @@ fn simulate(scenario: &Scenario) -> (Vec<(u64, u64)>, Losses) {
         arrivals.push(jump);
     }
     for (step, &g) in arrivals.iter().enumerate() {
-        now += Duration::from_millis(scenario.delays.get(step).copied().unwrap_or(0));
+        let arrival = now + Duration::from_millis(scenario.delays.get(step).copied().unwrap_or(0));
+        while let Some(at) = sequencer.deadline(now).filter(|at| *at <= arrival) {
+            now = at;
+            drain(&mut sequencer, now, &mut out, &mut losses);
+        }
+        now = arrival;
         if scenario.resume == Some(step) {
             // The session drops: a new sequencer continues where delivery stood.
             let (next, delivered) = sequencer.position();

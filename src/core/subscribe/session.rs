@@ -10,7 +10,7 @@
 //! callback.
 
 use super::establish::{Live, Target};
-use super::sequencer::{Object, Repair, Sequencer};
+use super::sequencer::{Object, Repair, Repaired, Sequencer};
 use super::Subscriber;
 use crate::core::events::ObjectInfo;
 use crate::core::publish::DeliveryMode;
@@ -70,9 +70,9 @@ struct Reading<'a> {
     /// Resolves the track afresh for repairs: once the publisher finished the track, the live
     /// subscription's own track may have no route left to fetch through.
     target: &'a Target,
-    /// A second session for fetches the main one can no longer make, dialed on first need and
-    /// closed with this reading.
-    fetcher: Arc<tokio::sync::OnceCell<Result<Fetcher>>>,
+    /// A second session for fetches the main one can no longer make, dialed on first need (and
+    /// again once it was lost) and closed with this reading.
+    fetcher: FetcherSlot,
     sequencer: Mutex<Sequencer>,
     /// The receiver changed the sequencer: the deliverer looks again.
     changed: Notify,
@@ -125,15 +125,41 @@ enum Fetched {
     Group(Box<moq_net::group::Consumer>),
     /// The relay (or the publisher behind it) does not have the group.
     NotFound,
-    /// The fetch could not be made on this session (no route, dropped, timed out).
+    /// The fetch could not be made (no session, no route yet, dropped, timed out): it is made
+    /// again after a backoff (the sequencer decides when, and when to give up).
     Unavailable(Error),
 }
 
 /// The second session a subscription fetches through when the main one cannot (see
 /// [`fetch`]): the session and the origin its broadcasts arrive in.
 struct Fetcher {
-    _session: Arc<crate::core::dial::Session>,
+    session: Arc<crate::core::dial::Session>,
     origin: moq_net::origin::Producer,
+}
+
+/// The fetch session of one reading: dialed by the first fetch that needs it, dialed again by
+/// the next fetch once it was lost (a relay restart); fetches waiting for a dial share it. A
+/// failed dial is not kept: the next fetch dials afresh.
+type FetcherSlot = Arc<tokio::sync::Mutex<Option<Arc<Fetcher>>>>;
+
+/// The live fetch session of `slot`, dialed now if there is none.
+async fn fetch_session(
+    slot: &FetcherSlot,
+    dialing: Option<impl Future<Output = Result<(Arc<crate::core::dial::Session>, moq_net::origin::Producer)>>>,
+) -> Result<Arc<Fetcher>> {
+    let mut current = slot.lock().await;
+    if let Some(fetcher) = current
+        .as_ref()
+        .filter(|fetcher| fetcher.session.connection.connected())
+    {
+        return Ok(fetcher.clone());
+    }
+    *current = None;
+    let dialing = dialing.ok_or_else(|| Error::new(ErrorKind::Closed, "the client was destroyed"))?;
+    let (session, origin) = dialing.await?;
+    let fetcher = Arc::new(Fetcher { session, origin });
+    *current = Some(fetcher.clone());
+    Ok(fetcher)
 }
 
 /// Fetches a group again, on a second session of the client's (dialed on the subscription's
@@ -143,12 +169,7 @@ struct Fetcher {
 /// the local track has no route left to fetch through (moq-relay 0.17 ends a subscription at
 /// the track's live edge, cancelling older groups still on their way). The client's own
 /// broadcast is read locally, so it is fetched where it is.
-fn fetch(
-    target: &Target,
-    fetcher: &Arc<tokio::sync::OnceCell<Result<Fetcher>>>,
-    repair: Repair,
-    priority: u8,
-) -> FetchRead {
+fn fetch(target: &Target, fetcher: &FetcherSlot, repair: Repair, priority: u8) -> FetchRead {
     let client = target.client.upgrade();
     let own = client
         .as_ref()
@@ -166,23 +187,10 @@ fn fetch(
         let attempt = async move {
             let origin = match own {
                 Some(own) => return fetch_in(std::future::ready(names.track_in(&own)), repair, options).await,
-                None => {
-                    let session = fetcher
-                        .get_or_init(|| async move {
-                            let dialing =
-                                dialing.ok_or_else(|| Error::new(ErrorKind::Closed, "the client was destroyed"))?;
-                            let (session, origin) = dialing.await?;
-                            Ok(Fetcher {
-                                _session: session,
-                                origin,
-                            })
-                        })
-                        .await;
-                    match session {
-                        Ok(session) => session.origin.consume(),
-                        Err(err) => return Fetched::Unavailable(err.clone()),
-                    }
-                }
+                None => match fetch_session(&fetcher, dialing).await {
+                    Ok(fetcher) => fetcher.origin.consume(),
+                    Err(err) => return Fetched::Unavailable(err),
+                },
             };
             fetch_in(names.resolve_in(origin, None, timeout), repair, options).await
         };
@@ -306,11 +314,11 @@ impl Reading<'_> {
                     Fetched::Group(group) => repairs.push(next_frame(*group, Source::Repair)),
                     Fetched::NotFound => {
                         tracing::info!(group = sequence, "repair: the relay does not have the group");
-                        self.lock().repaired(sequence, false, Instant::now());
+                        self.lock().repaired(sequence, Repaired::NotFound, Instant::now());
                     }
                     Fetched::Unavailable(err) => {
-                        tracing::info!(group = sequence, "repair failed, giving the group up: {err}");
-                        self.lock().repaired(sequence, false, Instant::now());
+                        tracing::info!(group = sequence, "repair interrupted, fetching again later: {err}");
+                        self.lock().repaired(sequence, Repaired::Interrupted, Instant::now());
                     }
                 },
                 // The deliverer made room or scheduled repairs: nothing of ours changed, so the
@@ -354,7 +362,7 @@ impl Reading<'_> {
             Ok(None) => {
                 match source {
                     Source::Live => self.lock().finished(sequence),
-                    Source::Repair => self.lock().repaired(sequence, true, now),
+                    Source::Repair => self.lock().repaired(sequence, Repaired::Complete, now),
                 }
                 None
             }
@@ -362,7 +370,8 @@ impl Reading<'_> {
                 tracing::debug!(sequence, "group ended early: {err}");
                 match source {
                     Source::Live => self.lock().broken(sequence, now),
-                    Source::Repair => self.lock().repaired(sequence, false, now),
+                    // The fetch stream broke (its session was lost): fetched again from here.
+                    Source::Repair => self.lock().repaired(sequence, Repaired::Interrupted, now),
                 }
                 None
             }
