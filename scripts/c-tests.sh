@@ -11,9 +11,8 @@
 #   scripts/c-tests.sh demo      builds and runs examples/pubsub_demo.c
 #   scripts/c-tests.sh chaos     tests/c/test_chaos.c under ASan+UBSan: tests/chaos.rs's relay
 #                                restarts (10, 2 s apart, 1 kHz) and burst-then-finish cases in a
-#                                process slowed by the sanitizer. Not in `all` nor in the suite: it
-#                                is the open evidence of the slowed-process delivery work (see
-#                                docs/security.md, Known gaps), and does not pass every run yet
+#                                process slowed by the sanitizer (~30-40 s). A step of the suite
+#                                (scripts/test-all.sh), not part of `all`
 #   scripts/c-tests.sh all       the three above, in that order
 #
 # Binaries go to $TARGET/c/ (scripts/lib.sh). Every step prints its duration. Needs gcc and cargo;

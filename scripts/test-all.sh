@@ -56,6 +56,7 @@ run_step "C suite under ASAN/UBSan" bash scripts/c-tests.sh asan
 run_step "C suite under valgrind" bash scripts/c-tests.sh valgrind
 run_step "dlopen/moq_shutdown/dlclose cycles" bash scripts/c-tests.sh dlopen
 run_step "relay kill -9/restart loop under ASAN" bash scripts/c-tests.sh fault
+run_step "relay restarts and bursts in a slowed process (tests/c/test_chaos.c under ASAN)" bash scripts/c-tests.sh chaos
 run_step "C++ wrapper (moq_ffi.hpp) under ASAN/UBSan, C++20, -fno-exceptions and valgrind" bash scripts/cpp-tests.sh all
 run_step "guide code blocks and examples compiled and run" bash scripts/docs-tests.sh
 run_step "SDK archive + Unreal layout round trip (CMake, pkg-config, tools; dev build)" \

@@ -527,7 +527,7 @@ static void test_restarts(int restarts) {
     if (!pub_client || !sub_client) goto out;
     print_version(sub_client);
     MoqPublisherOptions popts = moq_publisher_options_default();
-    popts.retention_ms = 10000; /* as chaos.rs: serves again what a restart interrupted */
+    popts.retention_ms = 30000; /* as chaos.rs (the default): serves again what a restart interrupted */
     publisher = moq_create_publisher_opts(pub_client, "chaos", "embedded", &popts);
     CHECK(publisher != NULL, "moq_create_publisher_opts: %s", safe(moq_last_error()));
     if (!publisher) goto out;
