@@ -304,6 +304,12 @@ impl Sequencer {
         self.pending_bytes >= self.limits.max_pending_bytes || self.groups.len() >= self.limits.max_groups
     }
 
+    /// Whether the track's end is known (the publisher finished it, or the live subscription
+    /// ended).
+    pub fn has_end(&self) -> bool {
+        self.end.is_some()
+    }
+
     /// Whether every group below the track's end was delivered or counted: ENDED may follow.
     pub fn is_done(&self) -> bool {
         self.end.is_some_and(|(end, _)| self.next >= end)

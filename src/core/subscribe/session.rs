@@ -317,8 +317,17 @@ impl Reading<'_> {
                         self.lock().repaired(sequence, Repaired::NotFound, Instant::now());
                     }
                     Fetched::Unavailable(err) => {
-                        tracing::info!(group = sequence, "repair interrupted, fetching again later: {err}");
-                        self.lock().repaired(sequence, Repaired::Interrupted, Instant::now());
+                        let mut sequencer = self.lock();
+                        // Once the track ended on the live subscription, a relay where no
+                        // publisher announces the broadcast any more will not get it back: the
+                        // answer is final. Before that (a relay restarting, a publisher
+                        // reconnecting) it is an interruption, and the fetch is made again.
+                        let how = match err.kind() == ErrorKind::NotFound && sequencer.has_end() {
+                            true => Repaired::NotFound,
+                            false => Repaired::Interrupted,
+                        };
+                        tracing::info!(group = sequence, ?how, "repair not made: {err}");
+                        sequencer.repaired(sequence, how, Instant::now());
                     }
                 },
                 // The deliverer made room or scheduled repairs: nothing of ours changed, so the
