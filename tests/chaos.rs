@@ -18,8 +18,70 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// The restart tests measure the process's RSS: one at a time.
+/// The restart tests measure the process's RSS and heap: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
+
+/// The system allocator, counting the bytes the process's Rust code holds allocated: RSS also
+/// counts memory the allocator keeps after it was freed (a stopped relay's cache, fragmented
+/// arenas), the live heap only what is still held, so a leak shows in both and fragmentation
+/// only in RSS. (C allocations, aws-lc's, are not counted.)
+struct CountingAllocator;
+
+static HEAP_BYTES: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+// SAFETY: every call is forwarded to `System` with the caller's arguments unchanged; the counter
+// is only arithmetic on the sizes.
+unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's guarantees.
+        let ptr = unsafe { std::alloc::System.alloc(layout) };
+        if !ptr.is_null() {
+            HEAP_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
+        }
+        ptr
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's guarantees.
+        let ptr = unsafe { std::alloc::System.alloc_zeroed(layout) };
+        if !ptr.is_null() {
+            HEAP_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { std::alloc::System.dealloc(ptr, layout) };
+        HEAP_BYTES.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded with the caller's guarantees.
+        let new = unsafe { std::alloc::System.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            HEAP_BYTES.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
+        }
+        new
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+/// Memory after a restart: the process's RSS and its live Rust heap, in bytes.
+#[derive(Clone, Copy)]
+struct Memory {
+    rss: u64,
+    heap: i64,
+}
+
+fn memory() -> Memory {
+    Memory {
+        rss: rss(),
+        heap: HEAP_BYTES.load(Ordering::Relaxed),
+    }
+}
 
 /// Payloads carry their index (8 bytes) and a tail derived from it.
 const OBJECT_SIZE: usize = 100;
@@ -293,7 +355,7 @@ fn check_exactly_once(accepted: &[u64], refused: u64, received: &Received, subsc
 
 /// Restarts the relay `restarts` times, `every` apart, while the flow runs; returns RSS after
 /// each restart, once the subscriber received objects again.
-fn restart_loop(restarts: usize, every: Duration, received: &Received, mut restart: impl FnMut()) -> Vec<u64> {
+fn restart_loop(restarts: usize, every: Duration, received: &Received, mut restart: impl FnMut()) -> Vec<Memory> {
     let mut samples = Vec::new();
     for round in 0..restarts {
         std::thread::sleep(every);
@@ -331,7 +393,7 @@ fn restart_loop(restarts: usize, every: Duration, received: &Received, mut resta
                 catching_up.elapsed().as_millis()
             );
         }
-        samples.push(rss());
+        samples.push(memory());
     }
     samples
 }
@@ -360,18 +422,22 @@ fn warm_up(started: Instant, received: &Received, what: &str) {
 /// origin or cache kept per restart is tens of MiB); the figure is printed for the record.
 const RSS_PER_RESTART_BOUND: f64 = 8.0 * 1048576.0;
 
-fn report_rss(what: &str, samples: &[u64]) {
-    let mib: Vec<String> = samples
-        .iter()
-        .map(|b| format!("{:.1}", *b as f64 / 1048576.0))
-        .collect();
-    eprintln!("{what}: RSS after each restart (MiB): {}", mib.join(", "));
+fn report_rss(what: &str, samples: &[Memory]) {
+    let mib = |bytes: f64| format!("{:.1}", bytes / 1048576.0);
+    let rss: Vec<String> = samples.iter().map(|m| mib(m.rss as f64)).collect();
+    let heap: Vec<String> = samples.iter().map(|m| mib(m.heap as f64)).collect();
+    eprintln!("{what}: RSS after each restart (MiB): {}", rss.join(", "));
+    eprintln!("{what}: live Rust heap after each restart (MiB): {}", heap.join(", "));
     if samples.len() > 3 {
-        let per_restart = (samples[samples.len() - 1] as f64 - samples[2] as f64) / (samples.len() - 3) as f64;
+        let last = samples[samples.len() - 1];
+        let per_restart = (last.rss as f64 - samples[2].rss as f64) / (samples.len() - 3) as f64;
+        let heap_per_restart = (last.heap - samples[2].heap) as f64 / (samples.len() - 3) as f64;
         eprintln!(
-            "{what}: growth per restart after the second: {:.0} KiB",
-            per_restart / 1024.0
+            "{what}: growth per restart after the second: RSS {:.0} KiB, live heap {:.0} KiB",
+            per_restart / 1024.0,
+            heap_per_restart / 1024.0
         );
+        let mib = rss;
         assert!(
             per_restart < RSS_PER_RESTART_BOUND,
             "{what}: RSS grows {:.0} KiB per restart after the second (samples {mib:?})",

@@ -1,7 +1,8 @@
 /*
  * test_chaos.c - two fault cases of tests/chaos.rs in a slowed process: this program runs under
- * AddressSanitizer (scripts/c-tests.sh asan), which stands in for a loaded game process whose
- * threads, the library's I/O runtime and callback thread included, run several times slower.
+ * AddressSanitizer (scripts/c-tests.sh chaos, a step of the suite), which stands in for a loaded
+ * game process whose threads, the library's I/O runtime and callback thread included, run
+ * several times slower.
  *
  * Build (see scripts/c-tests.sh):
  *   gcc -std=c99 -Wall -Wextra -Wpedantic -Werror -Iinclude -Itests/c \
