@@ -238,15 +238,22 @@ fn a_broken_group_is_fetched_again_from_where_it_stopped() {
     assert_eq!((losses.repaired, losses.groups_lost()), (1, 0));
 }
 
-#[test]
-fn an_interrupted_fetch_is_made_again_from_where_it_stopped() {
-    let t = Instant::now();
+/// A repairing sequencer whose group 0 broke after its first object (delivered), with group 1
+/// complete behind it.
+fn broken_after_one_object(t: Instant) -> Sequencer {
     let mut s = Sequencer::new(0, repairing());
     assert!(s.open(0, t));
     s.object(object(0, 0, 0));
     s.broken(0, t);
     group(&mut s, 1, 1, t);
     assert_eq!(delivered(&mut s, t), vec![(0, 0)]);
+    s
+}
+
+#[test]
+fn an_interrupted_fetch_is_made_again_from_where_it_stopped() {
+    let t = Instant::now();
+    let mut s = broken_after_one_object(t);
     assert_eq!(s.take_repairs(), vec![Repair { group: 0, from: 1 }]);
     // The fetch brings one more object, then its session is lost.
     s.object(object(0, 1, 0));
@@ -312,12 +319,7 @@ fn a_batch_of_fetches_lost_with_their_session_is_fetched_again() {
 #[test]
 fn interrupted_fetches_give_up_once_the_repair_timeout_ran_out() {
     let t = Instant::now();
-    let mut s = Sequencer::new(0, repairing());
-    assert!(s.open(0, t));
-    s.object(object(0, 0, 0));
-    s.broken(0, t);
-    group(&mut s, 1, 1, t);
-    assert_eq!(delivered(&mut s, t), vec![(0, 0)]);
+    let mut s = broken_after_one_object(t);
     let mut now = t;
     let mut fetches = 0;
     let mut out = Vec::new();
