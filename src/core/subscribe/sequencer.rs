@@ -165,8 +165,9 @@ enum State {
     /// Its stream ended early (or stalled), or its fetch was interrupted: waiting for a repair
     /// slot (and, after an interrupted fetch, for its retry time).
     Broken,
-    /// A fetch of the rest is in flight; the first fetch of this group started then.
-    Repairing(Instant),
+    /// A fetch of the rest is in flight (the group's `repair_started` says since when it is
+    /// being repaired).
+    Repairing,
     /// A datagram has this sequence: no stream objects will come.
     Datagram,
 }
@@ -399,7 +400,7 @@ impl Sequencer {
         let Some(group) = self.groups.get_mut(&sequence) else {
             return;
         };
-        if !matches!(group.state, State::Repairing(_)) {
+        if !matches!(group.state, State::Repairing) {
             return;
         }
         match how {
@@ -500,22 +501,16 @@ impl Sequencer {
                     self.mark_broken();
                     continue;
                 }
-                State::Broken => {
-                    if self.limits.can_repair && !group.repair_overdue(now, self.limits.repair_timeout) {
-                        break; // waits for a repair slot or its retry time (schedule below)
-                    }
-                    if self.limits.can_repair {
-                        tracing::debug!(group = self.next, "interrupted repairs took too long");
-                    }
-                    self.give_up_group(self.next, self.overflowing() && !self.limits.can_repair);
-                    continue;
-                }
-                State::Repairing(since) => {
-                    if now.duration_since(since) < self.limits.repair_timeout {
-                        break;
+                State::Broken | State::Repairing if self.limits.can_repair => {
+                    if !group.repair_overdue(now, self.limits.repair_timeout) {
+                        break; // a fetch in flight, or waiting for a repair slot or its retry time
                     }
                     tracing::debug!(group = self.next, "a repair took too long");
                     self.give_up_group(self.next, false);
+                    continue;
+                }
+                State::Broken | State::Repairing => {
+                    self.give_up_group(self.next, self.overflowing());
                     continue;
                 }
             }
@@ -543,13 +538,9 @@ impl Sequencer {
             .groups
             .range(self.next..self.next.saturating_add(self.limits.max_repairs as u64 * 4));
         for (_, group) in repairing {
-            match group.state {
-                State::Repairing(since) => times.push(since + self.limits.repair_timeout),
-                State::Broken if self.limits.can_repair => {
-                    times.extend(group.retry_at);
-                    times.extend(group.repair_started.map(|since| since + self.limits.repair_timeout));
-                }
-                _ => {}
+            if self.limits.can_repair && matches!(group.state, State::Broken | State::Repairing) {
+                times.extend(group.retry_at);
+                times.extend(group.repair_started.map(|since| since + self.limits.repair_timeout));
             }
         }
         times.into_iter().filter(|at| *at > now).min()
@@ -644,7 +635,7 @@ impl Sequencer {
             (false, true) => LossReason::Missing,
             (false, false) => LossReason::Broken,
         };
-        if matches!(group.state, State::Repairing(_)) {
+        if matches!(group.state, State::Repairing) {
             self.in_flight = self.in_flight.saturating_sub(1);
         }
         group.state = State::Complete;
@@ -659,7 +650,7 @@ impl Sequencer {
             if let Some(at) = group.arrived {
                 self.arrivals.remove(&(at, sequence));
             }
-            if matches!(group.state, State::Repairing(_)) {
+            if matches!(group.state, State::Repairing) {
                 self.in_flight = self.in_flight.saturating_sub(1);
             }
         }
@@ -699,7 +690,8 @@ impl Sequencer {
             let later = due && (self.end.is_some() || self.groups.range(position + 1..).next().is_some());
             match self.groups.get_mut(&position) {
                 Some(group) if group.state == State::Broken && group.retry_at.is_none_or(|at| at <= now) => {
-                    group.state = State::Repairing(*group.repair_started.get_or_insert(now));
+                    group.state = State::Repairing;
+                    group.repair_started.get_or_insert(now);
                     self.in_flight += 1;
                     self.repairs.push(Repair {
                         group: position,
@@ -711,7 +703,7 @@ impl Sequencer {
                 // up); broken groups and interrupted fetches are still made.
                 None if later && self.not_found_streak < self.limits.max_not_found => {
                     let from = if position == self.next { self.next_index } else { 0 };
-                    let mut group = Group::new(from, State::Repairing(now), None, true);
+                    let mut group = Group::new(from, State::Repairing, None, true);
                     group.repair_started = Some(now);
                     self.groups.insert(position, group);
                     self.in_flight += 1;
