@@ -9,6 +9,9 @@
 # MOQ_LOADED_RUNS_OF="name:N ..." gives some binaries another number of runs (e.g. "chaos:5" for
 # the 2.5-minute chaos suite, whose 20 loaded runs alone take over two hours).
 #
+# MOQ_LOADED_KEEP_LOGS=1 keeps the log of every run (with the tests' own output: `--nocapture`),
+# for the figures a passing run prints (the chaos tests' losses, lag and memory per restart).
+#
 # Uses the suite's build (scripts/test-all.sh builds it; this builds it if needed). Logs of failed
 # runs are kept in $TARGET/loaded-runs/. Not part of the suite: it takes an hour or more.
 set -euo pipefail
@@ -43,15 +46,16 @@ echo "stress-ng --cpu 2 (pid $stress); $runs runs of ${#bins[@]} binaries, $lane
 
 # One binary's consecutive runs; writes "name passes failures slowest" to $out/<name>.result.
 run_binary() {
-  local name=$1 exe=$2 pass=0 fail=0 slowest=0 i start took n=$runs entry
+  local name=$1 exe=$2 pass=0 fail=0 slowest=0 i start took n=$runs entry args=()
+  [ -n "${MOQ_LOADED_KEEP_LOGS:-}" ] && args=(--nocapture)
   for entry in ${MOQ_LOADED_RUNS_OF:-}; do
     [ "${entry%%:*}" = "$name" ] && n=${entry#*:}
   done
   for ((i = 1; i <= n; i++)); do
     start=$(date +%s%N)
-    if (cd "$ROOT" && timeout 900 "$exe" >"$out/$name.$i.log" 2>&1); then
+    if (cd "$ROOT" && timeout 900 "$exe" "${args[@]}" >"$out/$name.$i.log" 2>&1); then
       pass=$((pass + 1))
-      rm -f "$out/$name.$i.log"
+      [ -n "${MOQ_LOADED_KEEP_LOGS:-}" ] || rm -f "$out/$name.$i.log"
     else
       fail=$((fail + 1))
       echo "FAILED: $name run $i (log kept: $out/$name.$i.log)"
