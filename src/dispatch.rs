@@ -721,7 +721,7 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         post(&gate, Box::new(move || tx.send(in_callback()).unwrap())).unwrap();
         assert!(
-            rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+            rx.recv_timeout(Duration::from_secs(30)).unwrap(),
             "later jobs run on the dispatcher"
         );
         assert!(!in_callback());
@@ -928,6 +928,6 @@ mod tests {
             }),
         )
         .unwrap();
-        assert!(rx.recv_timeout(Duration::from_secs(5)).unwrap());
+        assert!(rx.recv_timeout(Duration::from_secs(30)).unwrap());
     }
 }

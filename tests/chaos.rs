@@ -322,8 +322,11 @@ fn rss() -> u64 {
 /// behind than the publisher's retention ([`RETENTION_MS`]; only seen with two test binaries
 /// beside `stress-ng --cpu 2`, a machine that cannot keep up with the flow) may miss what the
 /// publisher no longer holds, and then every object it misses must be counted in `groups_lost`
-/// (each object is a group of its own here): delivered once or counted once, never silently
-/// lost, and still no duplicate and nothing out of order.
+/// (each object is a group of its own here): delivered once or counted, never silently lost,
+/// and still no duplicate and nothing out of order. `groups_lost` may be the larger: a group
+/// whose stream was cut before its end (a restart) and could not be fetched again is counted
+/// as delivered in part even when its one object had arrived (the library cannot know the rest
+/// was empty; seen once: 8 more, one batch of repairs).
 fn check_exactly_once(accepted: &[u64], refused: u64, received: &Received, subscriber: *mut MoqSubscriber, what: &str) {
     let settled = |got: &[u64]| {
         let lost = subscriber_stats(subscriber).groups_lost;
@@ -348,12 +351,13 @@ fn check_exactly_once(accepted: &[u64], refused: u64, received: &Received, subsc
     let duplicates = got.len() - delivered.len();
     let out_of_order = got.windows(2).filter(|pair| pair[0] >= pair[1]).count();
     let beyond_retention = lag_ms >= u64::from(RETENTION_MS);
-    let accounted = missing_all.is_empty() || (beyond_retention && missing_all.len() as u64 == stats.groups_lost);
+    let accounted = missing_all.is_empty() || (beyond_retention && missing_all.len() as u64 <= stats.groups_lost);
     if !missing_all.is_empty() && accounted {
         eprintln!(
-            "{what}: {} objects not delivered, every one counted in groups_lost: the subscriber fell {lag_ms} ms \
+            "{what}: {} objects not delivered, all counted in groups_lost ({}): the subscriber fell {lag_ms} ms \
              behind, beyond the publisher's {RETENTION_MS} ms retention",
-            missing_all.len()
+            missing_all.len(),
+            stats.groups_lost
         );
     }
     assert!(
@@ -461,11 +465,13 @@ fn warm_up(started: Instant, received: &Received, what: &str) {
 /// seen with two test binaries beside `stress-ng --cpu 2`).
 const STALL_BOUND: Duration = Duration::from_secs(60);
 
-/// The goal is under 1 MiB per restart after the second (issue 14); measured on the 2-core
-/// machine: 1-3 MiB (embedded relay, whose stop frees its cache into the allocator's arenas)
-/// and ~0.1 MiB once warm (standalone). The assertion guards against a real leak (a session,
-/// origin or cache kept per restart is tens of MiB); the figure is printed for the record.
-const RSS_PER_RESTART_BOUND: f64 = 8.0 * 1048576.0;
+/// The goal is under 1 MiB of RSS per restart after the second (issue 14); measured on the
+/// 2-core machine: 2-4 MiB (embedded relay: the live heap grows 2.1 MiB per restart) and about
+/// flat (standalone), printed for the record. The assertion guards against a real leak (a
+/// session, origin or cache kept per restart is tens of MiB) and is made on the live heap: RSS
+/// also keeps what the allocator holds after a backlog was freed (a loaded run whose subscriber
+/// fell 78 s behind ended 160 MiB above its start in RSS and 1 MiB below it in live heap).
+const HEAP_PER_RESTART_BOUND: f64 = 8.0 * 1048576.0;
 
 fn report_rss(what: &str, samples: &[Memory]) {
     let mib = |bytes: f64| format!("{:.1}", bytes / 1048576.0);
@@ -484,11 +490,10 @@ fn report_rss(what: &str, samples: &[Memory]) {
             per_restart / 1024.0,
             heap_per_restart / 1024.0
         );
-        let mib = rss;
         assert!(
-            per_restart < RSS_PER_RESTART_BOUND,
-            "{what}: RSS grows {:.0} KiB per restart after the second (samples {mib:?})",
-            per_restart / 1024.0
+            heap_per_restart < HEAP_PER_RESTART_BOUND,
+            "{what}: the live heap grows {:.0} KiB per restart after the second (samples {heap:?})",
+            heap_per_restart / 1024.0
         );
     }
 }

@@ -44,9 +44,11 @@ const MIN_SHARE: f64 = 0.9;
 /// objects may take from `moq_publish_data` to its callback (a hostile announcement flood may
 /// hold the shared callback thread for up to 1024 of its 1 ms callbacks).
 const MAX_DELAY: Duration = Duration::from_secs(2);
-/// The flood case's bound on the well-behaved track's longest pause (see its doc: applying the
-/// announcements shares the runtime; measured 1.4 s).
-const FLOOD_MAX_PAUSE: Duration = Duration::from_secs(5);
+/// The flood case's bound on the well-behaved track's longest pause: a hang detector, not a
+/// figure (the pause is printed: applying the announcements shares the runtime; 1.4 s unloaded,
+/// 5.3 s seen with two test binaries beside `stress-ng --cpu 2`). The track must go on, and
+/// deliver everything in order.
+const FLOOD_MAX_PAUSE: Duration = Duration::from_secs(30);
 /// The flood case's memory bound per announced broadcast, for the scene's two clients (measured
 /// ~8,100 bytes: moq-net's route per broadcast in each client's origin).
 const FLOOD_MAX_BYTES_PER_ANNOUNCEMENT: u64 = 16 << 10;
@@ -694,7 +696,9 @@ impl Scene {
             .got()
             .first()
             .map_or(0, |g| u64::from_le_bytes(g.payload[..8].try_into().unwrap()) as usize);
-        let all = feed.wait(Duration::from_secs(10) * time_scale(), |r| {
+        // A completion wait, not a figure: after a flood the track may have a backlog to drain
+        // (seen on a loaded machine: 511 of 1,004 ten seconds after it stopped).
+        let all = feed.wait(Duration::from_secs(60) * time_scale(), |r| {
             r.got.len() + first >= published
         });
         verdict.check(all, || {
