@@ -4,7 +4,8 @@
 //! The client's remote origin outlives its sessions, so one watcher covers every session: a
 //! session that ends withdraws what it announced, and the next one announces it again.
 
-use crate::core::client::Client;
+use crate::core::client::{Child, Client};
+use crate::core::config;
 use crate::core::events::Event;
 use crate::dispatch::{self, Gate};
 use crate::error::Result;
@@ -20,6 +21,15 @@ pub enum AnnounceSink {
     Callback(AnnounceCallback),
     /// The client's control queue, drained by `moq_poll`.
     Poll,
+}
+
+/// Reports announcements of namespaces at or below `prefix` (`None`: all) to `sink`, replacing
+/// (and stopping) the watcher `client` had. Works before and after connect.
+pub fn watch(client: &Arc<Client>, prefix: Option<String>, sink: AnnounceSink) -> Result<()> {
+    if let Some(prefix) = prefix.as_deref().filter(|prefix| !prefix.is_empty()) {
+        config::check_namespace(prefix.trim_end_matches('/'))?;
+    }
+    client.set_announcer(Arc::new(Watcher::start(client, prefix, sink)?))
 }
 
 /// A running announcement watcher; stopping it closes its gate.
@@ -83,6 +93,12 @@ impl Watcher {
     pub fn stop(&self) {
         self.task.abort();
         dispatch::close(&self.gate);
+    }
+}
+
+impl Child for Watcher {
+    fn stop(&self) {
+        Watcher::stop(self);
     }
 }
 

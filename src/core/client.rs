@@ -6,8 +6,9 @@
 //! (QUIC keep-alive 1 s, idle timeout 5 s by default: short enough to notice, long enough that a
 //! busy host does not drop healthy sessions). Dialing itself lives in [`crate::core::dial`].
 
-use crate::core::announce::{AnnounceSink, Watcher};
 use crate::core::config::{self, ClientConfig};
+pub use crate::core::connection::ConnectionState;
+use crate::core::connection::Machine;
 use crate::core::dial::{dial, Session};
 use crate::core::events::Event;
 use crate::core::poll::Hub;
@@ -19,21 +20,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
-
-/// Connection state, reported through the connection callback.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConnectionState {
-    /// Not connected (initially, after `disconnect`, or after the relay went away).
-    Disconnected,
-    /// A connect is in progress.
-    Connecting,
-    /// Connected to the relay.
-    Connected,
-    /// The last connect failed.
-    Failed,
-    /// The session was lost and the client is redialing.
-    Reconnecting,
-}
 
 /// Receives connection state changes on the dispatcher thread.
 pub type StateCallback = Arc<dyn Fn(ConnectionState) + Send + Sync>;
@@ -61,9 +47,9 @@ struct Registration {
 const CLOSE_TIMEOUT: Duration = Duration::from_millis(2000);
 
 struct Inner {
-    state: ConnectionState,
-    /// Bumped by every connect and disconnect, so stale background results are ignored.
-    epoch: u64,
+    /// Connection state, the current connect's epoch (background outcomes of older epochs are
+    /// ignored), and whether the client is destroyed.
+    state: Machine,
     /// Shared so the publish path can check the session without cloning it.
     session: Option<Arc<Session>>,
     /// Where the last connect went, for reconnecting.
@@ -73,10 +59,20 @@ struct Inner {
     /// Why the client is not connected, once something went wrong.
     last_error: Option<Error>,
     broadcasts: HashMap<String, moq_net::broadcast::Producer>,
-    subscribers: Vec<Weak<crate::core::subscribe::Subscriber>>,
+    /// What `destroy` stops: the client's subscriptions (held weakly: a subscription destroyed
+    /// by its own handle goes away on its own).
+    children: Vec<Weak<dyn Child>>,
     /// The announcement watcher (`moq_subscribe_announces`), if one is registered.
-    announces: Option<Arc<Watcher>>,
-    destroyed: bool,
+    announcer: Option<Arc<dyn Child>>,
+}
+
+/// What a client owns and stops when it is destroyed: its subscriptions and its announcement
+/// watcher. The children know their client (weakly); the client knows them only by this, so
+/// `client.rs` depends on neither `subscribe` nor `announce`.
+pub(crate) trait Child: Send + Sync {
+    /// Stops the child: afterwards none of its callbacks runs (and, unless called from inside
+    /// one, none is running). Idempotent.
+    fn stop(&self);
 }
 
 /// A MoQ client.
@@ -95,31 +91,32 @@ pub struct Client {
     counters: Arc<Counters>,
     /// Events queued for `moq_poll`.
     hub: Arc<Hub>,
-    /// What the publish path needs of the live session, readable without `inner`'s lock (see
-    /// [`Client::live`]); kept in step with `Inner::state` and `Inner::session` under the lock.
-    live: AtomicU8,
+    /// What the publish path needs of the connected session, readable without `inner`'s lock
+    /// (see [`Client::session_flags`]); kept in step with `Inner::state` and `Inner::session`
+    /// under the lock.
+    session_flags: AtomicU8,
 }
 
-/// [`Client::live`]: a session is live (CONNECTED with a session).
-const LIVE: u8 = 1;
-/// [`Client::live`]: the live session can carry datagrams (protocol and transport).
-const LIVE_DATAGRAMS: u8 = 2;
-/// [`Client::live`]: the live session runs over the WebSocket fallback.
-const LIVE_WEBSOCKET: u8 = 4;
+/// [`Client::session_flags`]: CONNECTED with a session.
+const CONNECTED: u8 = 1;
+/// [`Client::session_flags`]: the session can carry datagrams (protocol and transport).
+const DATAGRAMS: u8 = 2;
+/// [`Client::session_flags`]: the session runs over the WebSocket fallback.
+const WEBSOCKET: u8 = 4;
 
-/// The live session as the publish path sees it ([`Client::live`]).
+/// What the publish path needs to know of the connected session ([`Client::session_flags`]).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Live(u8);
+pub(crate) struct SessionFlags(u8);
 
-impl Live {
+impl SessionFlags {
     /// Whether the session can carry datagrams (moq-lite-05+ or moq-transport, over QUIC).
     pub(crate) fn datagrams(self) -> bool {
-        self.0 & LIVE_DATAGRAMS != 0
+        self.0 & DATAGRAMS != 0
     }
 
     /// Whether the session runs over the WebSocket fallback.
     pub(crate) fn websocket(self) -> bool {
-        self.0 & LIVE_WEBSOCKET != 0
+        self.0 & WEBSOCKET != 0
     }
 }
 
@@ -143,21 +140,19 @@ impl Client {
             publish_pool,
             remote: moq_tokio::origin::spawn_config(receive_origin()),
             inner: Mutex::new(Inner {
-                state: ConnectionState::Disconnected,
-                epoch: 0,
+                state: Machine::default(),
                 session: None,
                 url: None,
                 callback: None,
                 last_error: None,
                 broadcasts: HashMap::new(),
-                subscribers: Vec::new(),
-                announces: None,
-                destroyed: false,
+                children: Vec::new(),
+                announcer: None,
             }),
             state_tx: tokio::sync::watch::Sender::new(ConnectionState::Disconnected),
             counters: Arc::default(),
             hub: Hub::new(),
-            live: AtomicU8::new(0),
+            session_flags: AtomicU8::new(0),
         }))
     }
 
@@ -172,7 +167,7 @@ impl Client {
 
     /// The current connection state.
     pub fn state(&self) -> ConnectionState {
-        self.lock().state
+        self.lock().state.state()
     }
 
     /// Why the client is not connected, if something went wrong.
@@ -183,7 +178,7 @@ impl Client {
     /// The live session, or `NotConnected` naming `what` needed it.
     pub(crate) fn session(&self, what: &str) -> Result<Arc<Session>> {
         let inner = self.lock();
-        match (&inner.session, inner.state) {
+        match (&inner.session, inner.state.state()) {
             (Some(session), ConnectionState::Connected) => Ok(session.clone()),
             _ => Err(match &inner.last_error {
                 Some(reason) => Error::new(
@@ -258,32 +253,28 @@ impl Client {
         }
     }
 
-    fn set_state(&self, inner: &mut Inner, state: ConnectionState) {
-        inner.state = state;
-        self.state_tx.send_replace(state);
-        self.sync_live(inner);
-    }
-
-    /// Mirrors `inner`'s state and session into [`Client::live`]; called under the lock after
-    /// either changes.
-    fn sync_live(&self, inner: &Inner) {
-        let live = match (&inner.session, inner.state) {
+    /// Publishes `inner`'s state (to waiters and the publish path) after a transition or a
+    /// session change; called under the lock.
+    fn state_changed(&self, inner: &Inner) {
+        self.state_tx.send_replace(inner.state.state());
+        // Mirrors the state and the session into `session_flags` for the publish path.
+        let flags = match (&inner.session, inner.state.state()) {
             (Some(session), ConnectionState::Connected) => {
                 let websocket = session.transport == crate::core::dial::Transport::WebSocket;
                 let datagrams = !websocket && crate::core::capabilities::carries_datagrams(session.version);
-                LIVE | if datagrams { LIVE_DATAGRAMS } else { 0 } | if websocket { LIVE_WEBSOCKET } else { 0 }
+                CONNECTED | if datagrams { DATAGRAMS } else { 0 } | if websocket { WEBSOCKET } else { 0 }
             }
             _ => 0,
         };
-        self.live.store(live, Ordering::Release);
+        self.session_flags.store(flags, Ordering::Release);
     }
 
-    /// The live session as the publish path needs it, without taking a lock (publishing from
-    /// many threads, and callbacks, never contend here). `None` when not connected; the
+    /// The connected session as the publish path needs it, without taking a lock (publishing
+    /// from many threads, and callbacks, never contend here). `None` when not connected; the
     /// reason is [`Client::session`]'s error.
-    pub(crate) fn live(&self) -> Option<Live> {
-        let live = self.live.load(Ordering::Acquire);
-        (live & LIVE != 0).then_some(Live(live))
+    pub(crate) fn session_flags(&self) -> Option<SessionFlags> {
+        let flags = self.session_flags.load(Ordering::Acquire);
+        (flags & CONNECTED != 0).then_some(SessionFlags(flags))
     }
 
     /// Connects to `url`, blocking until connected or failed (bounded by the timeout).
@@ -333,26 +324,8 @@ impl Client {
         let url = config::parse_url(url)?;
         let (epoch, registration, replaced) = {
             let mut inner = self.lock();
-            if inner.destroyed {
-                return Err(Error::new(ErrorKind::Closed, "the client is being destroyed"));
-            }
-            match inner.state {
-                ConnectionState::Connecting => {
-                    return Err(Error::new(
-                        ErrorKind::InvalidState,
-                        "a connect is already in progress on this client",
-                    ))
-                }
-                ConnectionState::Connected | ConnectionState::Reconnecting => {
-                    return Err(Error::new(
-                        ErrorKind::InvalidState,
-                        "the client is already connected; call moq_disconnect first",
-                    ))
-                }
-                ConnectionState::Disconnected | ConnectionState::Failed => {}
-            }
-            self.set_state(&mut inner, ConnectionState::Connecting);
-            inner.epoch += 1;
+            let epoch = inner.state.connect()?;
+            self.state_changed(&inner);
             let same = matches!((&inner.callback, &callback), (Some(old), Some(new)) if old.key == new.key);
             let replaced = match same {
                 true => None,
@@ -369,7 +342,7 @@ impl Client {
             };
             inner.last_error = None;
             inner.url = Some(url.clone());
-            (inner.epoch, inner.callback.clone(), replaced)
+            (epoch, inner.callback.clone(), replaced)
         };
         // Outside the lock: closing waits for a running call of the old callback, which may
         // call into this client.
@@ -392,7 +365,7 @@ impl Client {
             }
         };
         let mut inner = self.lock();
-        if inner.epoch != epoch || inner.state != ConnectionState::Connecting {
+        if !inner.state.established(epoch) {
             drop(inner);
             session.connection.abort(moq_net::Error::Cancel);
             return Err(Error::new(
@@ -400,9 +373,8 @@ impl Client {
                 format!("connect to {shown} was cancelled by moq_disconnect"),
             ));
         }
-        self.set_state(&mut inner, ConnectionState::Connected);
         inner.session = Some(session.clone());
-        self.sync_live(&inner);
+        self.state_changed(&inner);
         let callback = inner.callback.clone();
         drop(inner);
         tracing::info!(url = %shown, version = ?session.version, "connected");
@@ -437,10 +409,10 @@ impl Client {
     /// Records a failed connect (if it is still the current one) and reports FAILED.
     fn connect_failed(&self, epoch: u64, err: Error) {
         let mut inner = self.lock();
-        if inner.epoch != epoch || inner.state != ConnectionState::Connecting {
+        if !inner.state.connect_failed(epoch) {
             return;
         }
-        self.set_state(&mut inner, ConnectionState::Failed);
+        self.state_changed(&inner);
         inner.last_error = Some(err.clone());
         let callback = inner.callback.clone();
         drop(inner);
@@ -480,7 +452,7 @@ impl Client {
     /// What carries the live session, if there is one.
     pub fn transport(&self) -> Option<crate::core::dial::Transport> {
         let inner = self.lock();
-        match inner.state {
+        match inner.state.state() {
             ConnectionState::Connected => inner.session.as_ref().map(|session| session.transport),
             _ => None,
         }
@@ -489,7 +461,7 @@ impl Client {
     /// The negotiated protocol version of the live session.
     pub fn protocol_version(&self) -> Option<String> {
         let inner = self.lock();
-        match inner.state {
+        match inner.state.state() {
             ConnectionState::Connected => inner.session.as_ref()?.version.map(|v| v.to_string()),
             _ => None,
         }
@@ -536,10 +508,7 @@ impl Client {
 
     /// Whether a lost subscription should wait for the session to come back.
     pub(crate) fn resumable(&self) -> bool {
-        let inner = self.lock();
-        self.config.reconnect
-            && !inner.destroyed
-            && matches!(inner.state, ConnectionState::Connected | ConnectionState::Reconnecting)
+        self.lock().state.resumable(self.config.reconnect)
     }
 
     /// Watches the session and reports when it ends on its own.
@@ -577,16 +546,12 @@ impl Client {
     /// The session ended on its own: DISCONNECTED, or RECONNECTING and a redial loop.
     fn lost(self: &Arc<Self>, epoch: u64, reason: Error) {
         let mut inner = self.lock();
-        if inner.epoch != epoch || inner.state != ConnectionState::Connected {
+        let Some(state) = inner.state.lost(epoch, self.config.reconnect) else {
             return;
-        }
-        let reconnect = self.config.reconnect && !inner.destroyed;
-        let state = match reconnect {
-            true => ConnectionState::Reconnecting,
-            false => ConnectionState::Disconnected,
         };
-        self.set_state(&mut inner, state);
+        let reconnect = state == ConnectionState::Reconnecting;
         inner.session = None;
+        self.state_changed(&inner);
         inner.last_error = Some(reason.clone());
         let callback = inner.callback.clone();
         drop(inner);
@@ -608,14 +573,13 @@ impl Client {
     /// A redial succeeded: CONNECTED again (if nothing changed meanwhile).
     fn restored(self: &Arc<Self>, epoch: u64, session: Arc<Session>) {
         let mut inner = self.lock();
-        if inner.epoch != epoch || inner.state != ConnectionState::Reconnecting {
+        if !inner.state.restored(epoch) {
             drop(inner);
             session.connection.abort(moq_net::Error::Cancel);
             return;
         }
-        self.set_state(&mut inner, ConnectionState::Connected);
         inner.session = Some(session.clone());
-        self.sync_live(&inner);
+        self.state_changed(&inner);
         inner.last_error = None;
         let callback = inner.callback.clone();
         drop(inner);
@@ -628,10 +592,10 @@ impl Client {
     /// The reconnect loop stopped unexpectedly: DISCONNECTED with the reason.
     fn give_up(&self, epoch: u64, reason: Error) {
         let mut inner = self.lock();
-        if inner.epoch != epoch || inner.state != ConnectionState::Reconnecting {
+        if !inner.state.give_up(epoch) {
             return;
         }
-        self.set_state(&mut inner, ConnectionState::Disconnected);
+        self.state_changed(&inner);
         inner.last_error = Some(reason);
         let callback = inner.callback.clone();
         drop(inner);
@@ -642,10 +606,9 @@ impl Client {
     /// connect was live.
     pub fn disconnect(&self) {
         let mut inner = self.lock();
-        let was = inner.state;
-        inner.epoch += 1;
-        self.set_state(&mut inner, ConnectionState::Disconnected);
+        let was = inner.state.disconnect();
         let session = inner.session.take();
+        self.state_changed(&inner);
         let callback = inner.callback.clone();
         drop(inner);
         if let Some(session) = session {
@@ -671,10 +634,11 @@ impl Client {
     pub fn abort(&self) {
         let session = {
             let mut inner = self.lock();
-            inner.destroyed = true;
-            inner.epoch += 1;
-            self.set_state(&mut inner, ConnectionState::Disconnected);
-            inner.session.take()
+            inner.state.destroy();
+            inner.state.disconnect();
+            let session = inner.session.take();
+            self.state_changed(&inner);
+            session
         };
         if let Some(session) = session {
             session.connection.abort(moq_net::Error::Cancel);
@@ -685,13 +649,13 @@ impl Client {
     /// Disconnects, stops every callback of this client and its subscribers, and ends its
     /// broadcasts. Afterwards no callback of this client runs (unless called from one).
     pub fn destroy(&self) {
-        let (subscribers, announces) = {
+        let (children, announcer) = {
             let mut inner = self.lock();
-            inner.destroyed = true;
-            (std::mem::take(&mut inner.subscribers), inner.announces.take())
+            inner.state.destroy();
+            (std::mem::take(&mut inner.children), inner.announcer.take())
         };
-        if let Some(watcher) = announces {
-            watcher.stop();
+        if let Some(announcer) = announcer {
+            announcer.stop();
         }
         self.disconnect();
         // Taken under the lock after `destroyed` was set, so no connect registers another one.
@@ -700,8 +664,8 @@ impl Client {
             dispatch::close(&registration.gate);
         }
         self.hub.close_all();
-        for subscriber in subscribers.iter().filter_map(Weak::upgrade) {
-            subscriber.unsubscribe();
+        for child in children.iter().filter_map(Weak::upgrade) {
+            child.stop();
         }
         let broadcasts = std::mem::take(&mut self.lock().broadcasts);
         for (_, broadcast) in broadcasts {
@@ -709,21 +673,17 @@ impl Client {
         }
     }
 
-    /// Reports announcements of namespaces at or below `prefix` (`None`: all) to `sink`,
-    /// replacing (and stopping) the watcher registered before. Works before and after connect.
-    pub fn watch_announces(self: &Arc<Self>, prefix: Option<String>, sink: AnnounceSink) -> Result<()> {
-        if let Some(prefix) = prefix.as_deref().filter(|prefix| !prefix.is_empty()) {
-            config::check_namespace(prefix.trim_end_matches('/'))?;
-        }
-        let watcher = Arc::new(Watcher::start(self, prefix, sink)?);
+    /// Registers the announcement watcher (`announce::watch`), replacing (and stopping) the one
+    /// registered before; a destroyed client stops it at once and fails.
+    pub(crate) fn set_announcer(&self, announcer: Arc<dyn Child>) -> Result<()> {
         let previous = {
             let mut inner = self.lock();
-            if inner.destroyed {
+            if inner.state.destroyed() {
                 drop(inner);
-                watcher.stop();
+                announcer.stop();
                 return Err(Error::new(ErrorKind::Closed, "the client is being destroyed"));
             }
-            inner.announces.replace(watcher)
+            inner.announcer.replace(announcer)
         };
         // Outside the lock: stopping waits for a running callback, which may call into the client.
         if let Some(previous) = previous {
@@ -734,20 +694,20 @@ impl Client {
 
     /// Stops reporting announcements. Idempotent.
     pub fn unwatch_announces(&self) {
-        let previous = self.lock().announces.take();
+        let previous = self.lock().announcer.take();
         if let Some(previous) = previous {
             previous.stop();
         }
     }
 
-    /// Registers a subscriber so `destroy` can stop it.
-    pub(crate) fn adopt(&self, subscriber: &Arc<crate::core::subscribe::Subscriber>) -> Result<()> {
+    /// Registers a child (a subscription) so `destroy` can stop it; fails once destroyed.
+    pub(crate) fn adopt(&self, child: Weak<dyn Child>) -> Result<()> {
         let mut inner = self.lock();
-        if inner.destroyed {
+        if inner.state.destroyed() {
             return Err(Error::new(ErrorKind::Closed, "the client is being destroyed"));
         }
-        inner.subscribers.retain(|s| s.strong_count() > 0);
-        inner.subscribers.push(Arc::downgrade(subscriber));
+        inner.children.retain(|child| child.strong_count() > 0);
+        inner.children.push(child);
         Ok(())
     }
 
@@ -812,7 +772,7 @@ async fn redial(client: Weak<Client>, epoch: u64) {
         let Some(current) = client.upgrade() else { return };
         let url = {
             let inner = current.lock();
-            if inner.epoch != epoch || inner.state != ConnectionState::Reconnecting {
+            if !inner.state.redialing(epoch) {
                 return;
             }
             inner.url.clone()

@@ -14,6 +14,15 @@ pub const MAX_OBJECT_SIZE: usize = 16 << 20;
 /// Largest object accepted in datagram mode, in bytes: what one QUIC datagram carries on any
 /// path (1200-byte minimum MTU) after QUIC and MoQ headers.
 pub const MAX_DATAGRAM_SIZE: usize = 1024;
+
+/// How an object travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryMode {
+    /// One QUIC datagram: lossy, unordered, small (at most [`MAX_DATAGRAM_SIZE`] bytes).
+    Datagram,
+    /// Groups of objects on QUIC streams: reliable and in order.
+    Stream,
+}
 /// Connect (and other blocking operations) give up after this long unless configured.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(10_000);
 /// Longest configurable timeout.

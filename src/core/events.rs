@@ -3,8 +3,8 @@
 //! callback (on the dispatcher thread) or into a client's poll queue ([`crate::core::poll`]).
 
 use crate::core::catalog::Catalog;
-use crate::core::client::ConnectionState;
-use crate::core::publish::DeliveryMode;
+use crate::core::config::DeliveryMode;
+use crate::core::connection::ConnectionState;
 use bytes::Bytes;
 use std::sync::Arc;
 

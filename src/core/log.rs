@@ -328,7 +328,7 @@ fn forward(event: &Event<'_>) {
     post(&sink, level, event.metadata().target().to_string(), message);
 }
 
-/// Takes a queue slot, or counts a drop.
+/// Takes a place in the sink's queue, or counts a drop.
 fn reserve(sink: &Sink) -> bool {
     let taken = sink
         .in_flight
@@ -343,10 +343,10 @@ fn reserve(sink: &Sink) -> bool {
     taken
 }
 
-/// Releases a queue slot when the job runs or is discarded (closed gate).
-struct Slot(Arc<Sink>);
+/// A place in the sink's queue, released when the job runs or is discarded (closed gate).
+struct Reservation(Arc<Sink>);
 
-impl Drop for Slot {
+impl Drop for Reservation {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
@@ -354,21 +354,21 @@ impl Drop for Slot {
 
 /// Posts one reserved event.
 fn post(sink: &Arc<Sink>, level: Level, target: String, message: String) {
-    let slot = Slot(sink.clone());
+    let reservation = Reservation(sink.clone());
     let job = Box::new(move || {
-        let slot = slot;
+        let reservation = reservation;
         // Events queued before the level was lowered are not delivered any more.
         if !sink_allows(level) {
             return;
         }
         IN_SINK.with(|flag| flag.set(true));
-        let outcome = catch_unwind(AssertUnwindSafe(|| (slot.0.callback)(level, &target, &message)));
+        let outcome = catch_unwind(AssertUnwindSafe(|| (reservation.0.callback)(level, &target, &message)));
         IN_SINK.with(|flag| flag.set(false));
         if let Err(payload) = outcome {
             std::panic::resume_unwind(payload);
         }
     });
-    // A failure (no dispatcher thread) drops the job, which releases the slot.
+    // A failure (no dispatcher thread) drops the job, which releases the reservation.
     let _ = dispatch::post(&sink.gate, job);
 }
 

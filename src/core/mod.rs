@@ -5,6 +5,7 @@ pub mod capabilities;
 pub mod catalog;
 pub mod client;
 pub mod config;
+pub mod connection;
 pub mod dial;
 pub mod events;
 pub mod log;

@@ -77,7 +77,7 @@ struct State {
     control: VecDeque<Event>,
     sources: HashMap<u64, Source>,
     /// The round-robin order: every slot with at least one event, exactly once.
-    turns: VecDeque<Slot>,
+    turns: VecDeque<Turn>,
     /// Total events in `control` and all sources, so `poll` can tell at once whether to wait.
     pending: usize,
     /// Bumped by every [`Hub::wake`]; a poll returns early when it changes while it waits.
@@ -87,8 +87,9 @@ struct State {
     wakes_seen: u64,
 }
 
+/// Whose turn comes next in the round robin: the control queue or one source's queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Slot {
+enum Turn {
     Control,
     Source(u64),
 }
@@ -176,7 +177,7 @@ impl Hub {
         if let Some(old) = &old {
             old.shared.closed.store(true, Ordering::Release);
             state.pending -= old.len();
-            state.turns.retain(|slot| *slot != Slot::Source(source));
+            state.turns.retain(|turn| *turn != Turn::Source(source));
         }
         drop(state);
         drop(old);
@@ -197,7 +198,7 @@ impl Hub {
             self.control_dropped.fetch_add(1, Ordering::Relaxed);
         }
         if state.control.is_empty() {
-            state.turns.push_back(Slot::Control);
+            state.turns.push_back(Turn::Control);
         }
         state.control.push_back(event);
         state.pending += 1;
@@ -252,13 +253,13 @@ impl Hub {
         while events.len() < max {
             let Some(slot) = state.turns.pop_front() else { break };
             let (source, event, more) = match slot {
-                Slot::Control => {
+                Turn::Control => {
                     let Some(event) = state.control.pop_front() else {
                         continue;
                     };
                     (0, event, !state.control.is_empty())
                 }
-                Slot::Source(source) => {
+                Turn::Source(source) => {
                     let Some(queue) = state.sources.get_mut(&source) else {
                         continue;
                     };
@@ -392,7 +393,7 @@ impl Queue {
         let (queued, dropped) = queue.push(event);
         let count = usize::from(dropped.is_some());
         if was_empty && queued {
-            state.turns.push_back(Slot::Source(source));
+            state.turns.push_back(Turn::Source(source));
         }
         let was_idle = state.pending == 0;
         // A queued event that displaced another leaves the total unchanged.
@@ -431,7 +432,7 @@ impl Queue {
         };
         if let Some(removed) = &removed {
             state.pending -= removed.len();
-            state.turns.retain(|slot| *slot != Slot::Source(source));
+            state.turns.retain(|turn| *turn != Turn::Source(source));
         }
         drop(state);
         drop(removed);

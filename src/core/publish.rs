@@ -7,22 +7,13 @@
 //! moq-net's per-track cache and sent by the session in the background.
 
 use crate::core::client::Client;
-use crate::core::config::{self, MAX_DATAGRAM_SIZE, MAX_OBJECT_SIZE};
+use crate::core::config::{self, DeliveryMode, MAX_DATAGRAM_SIZE, MAX_OBJECT_SIZE};
 use crate::core::stats::{DropReason, Snapshot, Tally};
 use crate::error::{self, Error, ErrorKind, Result};
 use bytes::Bytes;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// How an object travels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeliveryMode {
-    /// One QUIC datagram: lossy, unordered, small (at most [`MAX_DATAGRAM_SIZE`] bytes).
-    Datagram,
-    /// Groups of objects on QUIC streams: reliable and in order.
-    Stream,
-}
 
 /// How long the publisher keeps groups for subscribers that are behind, by default. Subscribers
 /// reading reliably lose nothing unless they fall this far behind.
@@ -178,9 +169,9 @@ impl Publisher {
             }
             _ => {}
         }
-        // Lock-free: `Client::live` is an atomic mirror of the session (the client's lock is
+        // Lock-free: `Client::session_flags` is an atomic mirror of the session (the client's lock is
         // taken only to explain a failure).
-        let Some(live) = self.client.live() else {
+        let Some(session) = self.client.session_flags() else {
             return Err(self.not_live());
         };
         if mode == DeliveryMode::Stream {
@@ -188,13 +179,13 @@ impl Publisher {
                 self.tally.dropped(DropReason::Backpressure, 1);
             })?;
         }
-        if mode == DeliveryMode::Datagram && live.websocket() {
+        if mode == DeliveryMode::Datagram && session.websocket() {
             return Err(Error::new(
                 ErrorKind::Unsupported,
                 "the session runs over the WebSocket fallback (UDP blocked?), which cannot carry datagrams; use MOQ_DELIVERY_STREAM",
             ));
         }
-        if mode == DeliveryMode::Datagram && !live.datagrams() {
+        if mode == DeliveryMode::Datagram && !session.datagrams() {
             let version = self
                 .client
                 .session("publishing")

@@ -1,7 +1,27 @@
 //! Counters behind `moq_*_stats`: lock-free, shared by a client and its publishers/subscribers.
 
-use crate::core::subscribe::Losses;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What a subscription gave up and what it repaired, since it last reported (the sequencer's
+/// `take_losses`, `subscribe/sequencer.rs`, which counts them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Losses {
+    /// Groups that never arrived (a skipped sequence range counts every number in it).
+    pub missing: u64,
+    /// Groups delivered in part: their stream ended early and the rest could not be fetched.
+    pub broken: u64,
+    /// Groups given up at the buffer cap.
+    pub overflow: u64,
+    /// Groups fetched again after they were missed or broken on the way.
+    pub repaired: u64,
+}
+
+impl Losses {
+    /// Groups given up, whatever the reason.
+    pub fn groups_lost(&self) -> u64 {
+        self.missing.saturating_add(self.broken).saturating_add(self.overflow)
+    }
+}
 
 /// Why an object was dropped instead of delivered or sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 use super::boundary::{enter, lookup, ok, opt_str_arg, UserData, CLIENTS};
 use super::subscriber::c_text;
 use super::types::*;
-use crate::core::announce::{AnnounceCallback, AnnounceSink};
+use crate::core::announce::{self, AnnounceCallback, AnnounceSink};
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
@@ -49,7 +49,7 @@ pub extern "C" fn moq_subscribe_announces(
                 AnnounceSink::Callback(callback)
             }
         };
-        client.watch_announces(None, sink)?;
+        announce::watch(&client, None, sink)?;
         Ok(ok())
     })
 }
@@ -91,7 +91,7 @@ pub unsafe extern "C" fn moq_subscribe_announces_ex(
                 AnnounceSink::Callback(callback)
             }
         };
-        client.watch_announces(prefix.map(str::to_string), sink)?;
+        announce::watch(&client, prefix.map(str::to_string), sink)?;
         Ok(ok())
     })
 }

@@ -6,7 +6,7 @@ use super::boundary::{
 use super::subscriber::{c_text, default_options, start_subscription, status_callback};
 use super::types::*;
 use crate::core::catalog::{self, Catalog, CatalogFormat, TrackEntry, MAX_CATALOG_TRACKS};
-use crate::core::publish::DeliveryMode;
+use crate::core::config::DeliveryMode;
 use crate::core::subscribe::{CatalogCallback, Content, Sink};
 use crate::error::{Error, ErrorKind};
 use std::ffi::{c_char, c_void, CString};

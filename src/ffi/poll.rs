@@ -8,7 +8,7 @@ use super::boundary::{self, enter, lookup, CLIENTS};
 use super::catalog::CTracks;
 use super::subscriber::{c_text, info_of, status_of};
 use super::types::*;
-use crate::core::client::ConnectionState;
+use crate::core::connection::ConnectionState;
 use crate::core::events::Event;
 use crate::error::{Error, ErrorKind};
 use std::collections::HashMap;
@@ -26,36 +26,36 @@ struct Batch {
 
 /// Per client: the last batch, and whether a poll is running.
 #[derive(Default)]
-struct Slot {
+struct ClientPoll {
     batch: Batch,
     polling: bool,
 }
 
-static SLOTS: Mutex<Option<HashMap<u64, Slot>>> = Mutex::new(None);
+static CLIENT_POLLS: Mutex<Option<HashMap<u64, ClientPoll>>> = Mutex::new(None);
 
-fn slots() -> MutexGuard<'static, Option<HashMap<u64, Slot>>> {
-    SLOTS.lock().unwrap_or_else(PoisonError::into_inner)
+fn client_polls() -> MutexGuard<'static, Option<HashMap<u64, ClientPoll>>> {
+    CLIENT_POLLS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Releases a destroyed client's last batch (called by `moq_client_destroy`/`moq_shutdown`).
 pub(crate) fn forget(client: u64) {
-    let released = slots().as_mut().and_then(|map| map.remove(&client));
+    let released = client_polls().as_mut().and_then(|map| map.remove(&client));
     drop(released);
 }
 
 /// Releases every batch (library shutdown).
 pub(crate) fn forget_all() {
-    let released = slots().take();
+    let released = client_polls().take();
     drop(released);
 }
 
-/// Clears the running flag of a client's slot however the poll ends.
+/// Clears the running flag of a client's poll however the poll ends.
 struct Polling(u64);
 
 impl Drop for Polling {
     fn drop(&mut self) {
-        if let Some(slot) = slots().as_mut().and_then(|map| map.get_mut(&self.0)) {
-            slot.polling = false;
+        if let Some(poll) = client_polls().as_mut().and_then(|map| map.get_mut(&self.0)) {
+            poll.polling = false;
         }
     }
 }
@@ -122,17 +122,17 @@ pub unsafe extern "C" fn moq_poll(
             )));
         }
         let guard = {
-            let mut slots = slots();
-            let slot = slots.get_or_insert_with(HashMap::new).entry(handle).or_default();
-            if slot.polling {
+            let mut polls = client_polls();
+            let poll = polls.get_or_insert_with(HashMap::new).entry(handle).or_default();
+            if poll.polling {
                 return Err(Error::new(
                     ErrorKind::InvalidState,
                     "another thread is in moq_poll on this client; poll a client from one thread at a time",
                 ));
             }
-            slot.polling = true;
+            poll.polling = true;
             // The previous batch's pointers expire now, as documented.
-            std::mem::take(&mut slot.batch)
+            std::mem::take(&mut poll.batch)
         };
         drop(guard);
         let _polling = Polling(handle);
@@ -192,15 +192,15 @@ pub unsafe extern "C" fn moq_poll(
             forget(handle);
             return Ok(0);
         }
-        let mut slots = slots();
-        let Some(slot) = slots.as_mut().and_then(|map| map.get_mut(&handle)) else {
+        let mut polls = client_polls();
+        let Some(poll) = polls.as_mut().and_then(|map| map.get_mut(&handle)) else {
             // The client was destroyed while we waited: its memory is gone, report nothing.
             return Ok(0);
         };
         // SAFETY: `events` has room for `max_events >= out.len()` entries per the contract
         // (the hub returns at most `max_events`).
         unsafe { std::ptr::copy_nonoverlapping(out.as_ptr(), events, out.len()) };
-        slot.batch = batch;
+        poll.batch = batch;
         Ok(out.len())
     })
 }

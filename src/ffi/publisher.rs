@@ -2,7 +2,8 @@
 
 use super::boundary::{self, enter, lookup, ok, read_options, str_arg, CLIENTS, PUBLISHERS};
 use super::types::*;
-use crate::core::publish::{DeliveryMode, Publisher, PublisherOptions, DEFAULT_PRIORITY, RETENTION};
+use crate::core::config::DeliveryMode;
+use crate::core::publish::{Publisher, PublisherOptions, DEFAULT_PRIORITY, RETENTION};
 use crate::error::{Error, ErrorKind, Result};
 use std::ffi::c_char;
 use std::sync::Arc;

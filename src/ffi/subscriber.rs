@@ -3,9 +3,10 @@
 use super::boundary::{self, enter, lookup, ok, read_options, str_arg, UserData, CLIENTS, SUBSCRIBERS};
 use super::types::*;
 use crate::core::client::Client;
+use crate::core::config::DeliveryMode;
 use crate::core::events::{ObjectInfo, StatusReport, SubscriptionStatus};
 use crate::core::poll::{self, Policy};
-use crate::core::publish::{DeliveryMode, DEFAULT_PRIORITY};
+use crate::core::publish::DEFAULT_PRIORITY;
 use crate::core::subscribe::{
     CatalogCallback, Content, DataCallback, ObjectCallback, Sink, Start, StatusCallback, SubscribeOptions, Subscriber,
 };

@@ -1,7 +1,12 @@
+//! Timing bounds: a wait that an event or a wake must end is checked against half the poll's
+//! timeout, never a tight margin: what matters is that the wake ended it, and a starved process
+//! (the loaded runs beside `stress-ng`, or a test run at `nice 19` beside them) can take seconds
+//! to be scheduled.
+
 use super::*;
-use crate::core::client::ConnectionState;
+use crate::core::config::DeliveryMode;
+use crate::core::connection::ConnectionState;
 use crate::core::events::{ObjectInfo, StatusReport};
-use crate::core::publish::DeliveryMode;
 use bytes::Bytes;
 use std::sync::atomic::AtomicUsize;
 use std::sync::mpsc;
@@ -242,14 +247,14 @@ fn poll_times_out_empty() {
     assert!(hub.poll(10, Duration::from_millis(50)).is_empty());
     let elapsed = start.elapsed();
     assert!(
-        elapsed >= Duration::from_millis(40) && elapsed < Duration::from_secs(1),
+        elapsed >= Duration::from_millis(40) && elapsed < Duration::from_secs(30),
         "{elapsed:?}"
     );
     // Zero timeout and zero max return at once.
     let start = Instant::now();
     assert!(hub.poll(10, Duration::ZERO).is_empty());
     assert!(hub.poll(0, Duration::from_secs(10)).is_empty());
-    assert!(start.elapsed() < Duration::from_millis(100));
+    assert!(start.elapsed() < Duration::from_secs(5));
 }
 
 #[test]
@@ -267,7 +272,7 @@ fn push_from_another_thread_wakes_poll() {
     let pushed = receiver.recv().unwrap();
     producer.join().unwrap();
     assert_eq!(numbers(&events), vec![42]);
-    assert!(returned.duration_since(pushed) < Duration::from_millis(200));
+    assert!(returned.duration_since(pushed) < Duration::from_secs(5));
 }
 
 #[test]
@@ -284,7 +289,7 @@ fn control_push_from_another_thread_wakes_poll() {
     let events = hub.poll(10, Duration::from_secs(10));
     producer.join().unwrap();
     assert_eq!(events.len(), 1);
-    assert!(start.elapsed() < Duration::from_millis(250 + 50));
+    assert!(start.elapsed() < Duration::from_secs(5));
 }
 
 #[test]
@@ -299,7 +304,7 @@ fn wake_ends_a_long_wait() {
     };
     let start = Instant::now();
     assert!(hub.poll(10, Duration::from_secs(60)).is_empty());
-    assert!(start.elapsed() < Duration::from_millis(250 + 50));
+    assert!(start.elapsed() < Duration::from_secs(30));
     waker.join().unwrap();
     // The wake was consumed: the next poll waits its full timeout.
     let start = Instant::now();
@@ -313,7 +318,7 @@ fn wake_before_poll_is_not_lost() {
     hub.wake();
     let start = Instant::now();
     assert!(hub.poll(10, Duration::from_secs(60)).is_empty());
-    assert!(start.elapsed() < Duration::from_millis(100));
+    assert!(start.elapsed() < Duration::from_secs(30));
 }
 
 #[test]
@@ -388,7 +393,7 @@ fn close_all_discards_everything_and_ends_polls() {
     queue.push(object(2));
     hub.close_all();
     let (_, waited) = poller.join().unwrap();
-    assert!(waited < Duration::from_secs(1));
+    assert!(waited < Duration::from_secs(30));
     assert!(queue.is_closed());
     assert_eq!(hub.pending(), 0);
     assert_eq!(queue.push(object(3)), 0);
@@ -396,7 +401,7 @@ fn close_all_discards_everything_and_ends_polls() {
     assert_eq!(hub.pending(), 0);
     let start = Instant::now();
     assert!(hub.poll(10, Duration::from_secs(60)).is_empty());
-    assert!(start.elapsed() < Duration::from_millis(100));
+    assert!(start.elapsed() < Duration::from_secs(30));
     let late = hub.open(9, 8, Policy::DropOldest);
     assert!(late.is_closed());
     assert_eq!(late.push(object(4)), 0);

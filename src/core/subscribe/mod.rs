@@ -19,7 +19,7 @@ mod sequencer;
 mod session;
 
 use crate::core::catalog::Catalog;
-use crate::core::client::Client;
+use crate::core::client::{Child, Client};
 use crate::core::config;
 use crate::core::events::{Event, ObjectInfo, StatusReport, SubscriptionStatus};
 use crate::core::poll;
@@ -33,7 +33,7 @@ use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::AbortHandle;
 
-pub(crate) use sequencer::{Losses, Object};
+pub(crate) use sequencer::Object;
 
 /// Receives each object's payload (seed API); the slice lives for the call only.
 pub type DataCallback = Arc<dyn Fn(&[u8]) + Send + Sync>;
@@ -203,7 +203,8 @@ impl Subscriber {
             options,
             catalog: Mutex::new(None),
         });
-        client.adopt(&subscriber)?;
+        let child = Arc::downgrade(&subscriber);
+        client.adopt(child)?;
         let weak = Arc::downgrade(&subscriber);
         let task = runtime::spawn_supervised(
             &runtime::handle()?,
@@ -401,6 +402,12 @@ impl Subscriber {
     /// Whether deliveries wait for window permits (callback mode).
     fn uses_window(&self) -> bool {
         matches!(self.sink, Sink::Callbacks { .. }) && self.content == Content::Objects
+    }
+}
+
+impl Child for Subscriber {
+    fn stop(&self) {
+        self.unsubscribe();
     }
 }
 

@@ -24,6 +24,7 @@
 //! gap of any size is skipped and counted with arithmetic, and at most
 //! [`Limits::max_repairs`] repairs are in flight.
 
+pub(crate) use crate::core::stats::Losses;
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -51,25 +52,7 @@ pub(crate) enum LossReason {
     Overflow,
 }
 
-/// What a subscription gave up and what it repaired, since the last [`Sequencer::take_losses`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Losses {
-    /// Groups that never arrived (a skipped sequence range counts every number in it).
-    pub missing: u64,
-    /// Groups delivered in part: their stream ended early and the rest could not be fetched.
-    pub broken: u64,
-    /// Groups given up at the buffer cap.
-    pub overflow: u64,
-    /// Groups fetched again after they were missed or broken on the way.
-    pub repaired: u64,
-}
-
 impl Losses {
-    /// Groups given up, whatever the reason.
-    pub fn groups_lost(&self) -> u64 {
-        self.missing.saturating_add(self.broken).saturating_add(self.overflow)
-    }
-
     fn count(&mut self, reason: LossReason, groups: u64) {
         let counter = match reason {
             LossReason::Missing => &mut self.missing,

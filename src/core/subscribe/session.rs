@@ -12,8 +12,8 @@
 use super::establish::{Live, Target};
 use super::sequencer::{Object, Repair, Repaired, Sequencer};
 use super::Subscriber;
+use crate::core::config::DeliveryMode;
 use crate::core::events::ObjectInfo;
-use crate::core::publish::DeliveryMode;
 use crate::error::{self, Error, ErrorKind, Result};
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::future::Future;
