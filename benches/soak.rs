@@ -2,7 +2,8 @@
 //! embedded relay (loopback, port 0) for 10 minutes (`MOQ_SOAK_SECS` shortens it) at 1 kHz of
 //! 1 KiB objects, with a relay restart on the same port every 60 s (first at 45 s; the clients
 //! have `reconnect` on and resume by themselves) and subscriber churn (a second subscriber is
-//! destroyed and recreated every 10 s). Prints RSS every 30 s and exits non-zero when RSS grows
+//! destroyed and recreated every 10 s). Prints RSS and the live Rust heap every 30 s (the heap
+//! tells a leak from what the allocator keeps) and exits non-zero when RSS grows
 //! by more than 5% after the first minute, or when an object of the reliable stream is corrupted,
 //! duplicated, reordered or lost within a live subscription.
 //!
@@ -24,6 +25,9 @@
 //!
 //! The restarted relay has a new self-signed certificate, so the clients skip certificate
 //! verification (loopback only).
+
+#[path = "../tests/support/heap.rs"]
+mod heap;
 
 use moq_ffi::ffi::*;
 use std::ffi::{c_char, c_void, CStr, CString};
@@ -419,7 +423,7 @@ fn main() {
     };
     let began = Instant::now();
     let mut second: Option<(*mut MoqSubscriber, Arc<Tracker>)> = None;
-    let (mut incarnations, mut rss) = (0u32, Vec::<(u64, f64)>::new());
+    let (mut incarnations, mut rss, mut heap) = (0u32, Vec::<(u64, f64)>::new(), Vec::<(u64, f64)>::new());
     let mut tick = 0u64;
     while tick < secs * 10 {
         tick += 1;
@@ -444,9 +448,11 @@ fn main() {
         if whole && (t.is_multiple_of(interval) || t == baseline_at) {
             let mib = rss_mib();
             rss.push((t, mib));
+            let heap_mib = heap::live_bytes() as f64 / 1048576.0;
+            heap.push((t, heap_mib));
             let (p, c) = (client_stats(pub_client), client_stats(sub_client));
             println!(
-                "soak: {t:>4} s  RSS {mib:7.1} MiB  published {} (rejected {})  subscriber 1 got {}  delivered {}  window-lost {}  \
+                "soak: {t:>4} s  RSS {mib:7.1} MiB  live heap {heap_mib:7.1} MiB  published {} (rejected {})  subscriber 1 got {}  delivered {}  window-lost {}  \
                  reconnects pub {} sub {}  pub sent {} buffered {} B  sub received {} too-late {} queue-full {}",
                 s.next.load(Relaxed),
                 s.rejected.load(Relaxed),
@@ -499,6 +505,8 @@ fn main() {
     };
     let series: Vec<String> = rss.iter().map(|(t, m)| format!("{t}s={m:.1}")).collect();
     println!("soak: RSS series (MiB): {}", series.join(" "));
+    let series: Vec<String> = heap.iter().map(|(t, m)| format!("{t}s={m:.1}")).collect();
+    println!("soak: live Rust heap series (MiB): {}", series.join(" "));
     println!(
         "soak: published {} (accepted {}, rejected NOT_CONNECTED {}), delivered {} (subscriber 1: {}), lost in reconnect windows {}, restarts {}, churned subscribers {incarnations}",
         s.next.load(Relaxed),

@@ -9,6 +9,9 @@
 # MOQ_LOADED_RUNS_OF="name:N ..." gives some binaries another number of runs (e.g. "chaos:5" for
 # the 2.5-minute chaos suite, whose 20 loaded runs alone take over two hours).
 #
+# MOQ_LOADED_FIRST="name ..." starts these binaries first (the longest: a lane that picks chaos up
+# last runs on alone for its hour and a half).
+#
 # MOQ_LOADED_KEEP_LOGS=1 keeps the log of every run (with the tests' own output: `--nocapture`),
 # for the figures a passing run prints (the chaos tests' losses, lag and memory per restart).
 #
@@ -38,6 +41,13 @@ for line in sys.stdin:
         print(msg["target"]["name"] + " " + msg["executable"])
 ' | grep -E -- "$pattern" | sort)
 [ ${#bins[@]} -gt 0 ] || { echo "FAILED: no test binaries" >&2; exit 1; }
+if [ -n "${MOQ_LOADED_FIRST:-}" ]; then
+  first=() rest=()
+  for entry in "${bins[@]}"; do
+    if [[ " $MOQ_LOADED_FIRST " == *" ${entry%% *} "* ]]; then first+=("$entry"); else rest+=("$entry"); fi
+  done
+  bins=("${first[@]}" "${rest[@]}")
+fi
 
 stress-ng --cpu 2 --timeout 0 --quiet &
 stress=$!

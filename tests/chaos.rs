@@ -9,6 +9,8 @@
 //! subscriber received, with generous bounds.
 
 mod common;
+#[path = "support/heap.rs"]
+mod heap;
 
 use common::*;
 use moq_ffi::ffi::*;
@@ -20,54 +22,6 @@ use std::time::{Duration, Instant};
 
 /// The restart tests measure the process's RSS and heap: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-/// The system allocator, counting the bytes the process's Rust code holds allocated: RSS also
-/// counts memory the allocator keeps after it was freed (a stopped relay's cache, fragmented
-/// arenas), the live heap only what is still held, so a leak shows in both and fragmentation
-/// only in RSS. (C allocations, aws-lc's, are not counted.)
-struct CountingAllocator;
-
-static HEAP_BYTES: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
-
-// SAFETY: every call is forwarded to `System` with the caller's arguments unchanged; the counter
-// is only arithmetic on the sizes.
-unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        // SAFETY: forwarded with the caller's guarantees.
-        let ptr = unsafe { std::alloc::System.alloc(layout) };
-        if !ptr.is_null() {
-            HEAP_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
-        // SAFETY: forwarded with the caller's guarantees.
-        let ptr = unsafe { std::alloc::System.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            HEAP_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { std::alloc::System.dealloc(ptr, layout) };
-        HEAP_BYTES.fetch_sub(layout.size() as i64, Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded with the caller's guarantees.
-        let new = unsafe { std::alloc::System.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            HEAP_BYTES.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
-        }
-        new
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 /// Memory after a restart: the process's RSS and its live Rust heap, in bytes.
 #[derive(Clone, Copy)]
@@ -82,7 +36,7 @@ struct Memory {
 fn memory() -> Memory {
     Memory {
         rss: rss(),
-        heap: HEAP_BYTES.load(Ordering::Relaxed),
+        heap: heap::live_bytes(),
         caught_up: true,
     }
 }
@@ -437,11 +391,15 @@ const CAUGHT_UP_MS: u64 = 1000;
 /// How long a restart waits for the subscriber to catch up before it samples memory anyway.
 const CATCH_UP_BOUND: Duration = Duration::from_secs(60);
 
-/// How long the flow runs before the first restart: every cache (the publisher's buffer, the
-/// relays' and the subscriber's receive caches, each expiring idle groups after 30 s) has
-/// reached its steady state by then, so what RSS still gains per restart is what a restart
-/// leaves behind, not a cache filling up.
-const WARM_UP: Duration = Duration::from_secs(32);
+/// How long the flow runs before the first restart: until every cache in the process (the
+/// publisher's buffer, the subscriber's receive cache, the embedded relay's cache) holds all it
+/// will hold, so what memory still gains per restart is what a restart leaves behind, not a
+/// cache filling up. Each cache expires a group 30 s after its last access, but moq-net dates
+/// accesses and collects only on a sweep every 15 s, so a group stays up to 60 s: the live heap
+/// of this test's process grows for the flow's first minute and then levels off (measured:
+/// 20 MiB after 2 s, 175 MiB after 58 s, 149 MiB from 60 s on). With a 32 s warm-up that filling
+/// showed as +2.1 MiB of live heap "per restart".
+const WARM_UP: Duration = Duration::from_secs(65);
 
 /// Lets the flow run until `WARM_UP` has passed since `started`, checking every 2 s that delivery
 /// goes on. No wall-clock margin: a starved process may deliver nothing for seconds (seen with
@@ -465,36 +423,78 @@ fn warm_up(started: Instant, received: &Received, what: &str) {
 /// seen with two test binaries beside `stress-ng --cpu 2`).
 const STALL_BOUND: Duration = Duration::from_secs(60);
 
-/// The goal is under 1 MiB of RSS per restart after the second (issue 14); measured on the
-/// 2-core machine: 2-4 MiB (embedded relay: the live heap grows 2.1 MiB per restart) and about
-/// flat (standalone), printed for the record. The assertion guards against a real leak (a
-/// session, origin or cache kept per restart is tens of MiB) and is made on the live heap: RSS
-/// also keeps what the allocator holds after a backlog was freed (a loaded run whose subscriber
-/// fell 78 s behind ended 160 MiB above its start in RSS and 1 MiB below it in live heap).
+/// The goal: RSS grows less than 1 MiB per restart after the second (issue 14), checked with the
+/// embedded relay, whose whole life is in this process. Measured on the 2-core machine once the
+/// caches have levelled off (see [`WARM_UP`]): -0.1 to +0.2 MiB per restart over 20 restarts
+/// ([`EMBEDDED_RESTARTS`]). A standalone relay
+/// is another process: there RSS is printed, and the live heap guards against a leak (a
+/// session, origin or cache kept per restart is tens of MiB, while what a restart leaves until
+/// the caches' expiry, the dead session's last groups, is a few MiB and goes within a minute:
+/// the live heap bound is 8 MiB). Both are least-squares slopes over the samples after the
+/// second restart: one sample lands anywhere in the caches' churn (+-5 MiB).
+const RSS_PER_RESTART_GOAL: f64 = 1048576.0;
 const HEAP_PER_RESTART_BOUND: f64 = 8.0 * 1048576.0;
 
-fn report_rss(what: &str, samples: &[Memory]) {
+/// The least-squares slope of `values` per sample: growth per restart.
+fn slope(values: &[f64]) -> f64 {
+    let n = values.len() as f64;
+    let mean_x = (n - 1.0) / 2.0;
+    let mean_y = values.iter().sum::<f64>() / n;
+    let (mut num, mut den) = (0.0, 0.0);
+    for (x, y) in values.iter().enumerate() {
+        num += (x as f64 - mean_x) * (y - mean_y);
+        den += (x as f64 - mean_x).powi(2);
+    }
+    num / den
+}
+
+/// Behind the live edge by more than this at any time, the subscriber's backlog went through the
+/// caches, and RSS keeps what the allocator held for it after it was freed (a loaded run whose
+/// subscriber fell 78 s behind ended 160 MiB above its start in RSS and 1 MiB below it in live
+/// heap): the RSS goal is then printed, not checked. Restarts of the embedded relay on an idle
+/// machine leave the subscriber 0.2-0.7 s behind.
+const RSS_GOAL_MAX_LAG_MS: u64 = 2000;
+
+/// Prints RSS and live heap after each restart and checks their growth per restart after the
+/// second, when the subscriber had caught up with the live edge at every one of those samples
+/// (else the caches also hold its backlog). `rss_goal` is the subscriber's largest lag where the
+/// RSS goal applies (`None` where it does not).
+fn report_rss(what: &str, samples: &[Memory], rss_goal: Option<u64>) {
     let mib = |bytes: f64| format!("{:.1}", bytes / 1048576.0);
     let rss: Vec<String> = samples.iter().map(|m| mib(m.rss as f64)).collect();
     let heap: Vec<String> = samples.iter().map(|m| mib(m.heap as f64)).collect();
     eprintln!("{what}: RSS after each restart (MiB): {}", rss.join(", "));
     eprintln!("{what}: live Rust heap after each restart (MiB): {}", heap.join(", "));
-    if samples.len() > 3 && !(samples[2].caught_up && samples[samples.len() - 1].caught_up) {
+    if samples.len() <= 3 {
+        return;
+    }
+    let compared = &samples[2..];
+    if !compared.iter().all(|m| m.caught_up) {
         eprintln!("{what}: growth per restart not compared: the subscriber was behind the live edge when sampled");
-    } else if samples.len() > 3 {
-        let last = samples[samples.len() - 1];
-        let per_restart = (last.rss as f64 - samples[2].rss as f64) / (samples.len() - 3) as f64;
-        let heap_per_restart = (last.heap - samples[2].heap) as f64 / (samples.len() - 3) as f64;
-        eprintln!(
-            "{what}: growth per restart after the second: RSS {:.0} KiB, live heap {:.0} KiB",
-            per_restart / 1024.0,
-            heap_per_restart / 1024.0
-        );
-        assert!(
-            heap_per_restart < HEAP_PER_RESTART_BOUND,
-            "{what}: the live heap grows {:.0} KiB per restart after the second (samples {heap:?})",
-            heap_per_restart / 1024.0
-        );
+        return;
+    }
+    let rss_per_restart = slope(&compared.iter().map(|m| m.rss as f64).collect::<Vec<_>>());
+    let heap_per_restart = slope(&compared.iter().map(|m| m.heap as f64).collect::<Vec<_>>());
+    eprintln!(
+        "{what}: growth per restart after the second (least-squares slope): RSS {:.0} KiB, live heap {:.0} KiB",
+        rss_per_restart / 1024.0,
+        heap_per_restart / 1024.0
+    );
+    assert!(
+        heap_per_restart < HEAP_PER_RESTART_BOUND,
+        "{what}: the live heap grows {:.0} KiB per restart after the second (samples {heap:?})",
+        heap_per_restart / 1024.0
+    );
+    match rss_goal {
+        Some(lag_ms) if lag_ms > RSS_GOAL_MAX_LAG_MS => eprintln!(
+            "{what}: RSS goal not checked: the subscriber fell {lag_ms} ms behind (its backlog's memory stays in RSS)"
+        ),
+        Some(_) => assert!(
+            rss_per_restart < RSS_PER_RESTART_GOAL,
+            "{what}: RSS grows {:.0} KiB per restart after the second (samples {rss:?})",
+            rss_per_restart / 1024.0
+        ),
+        None => {}
     }
 }
 
@@ -546,7 +546,7 @@ fn standalone_restarts(restarts: usize, every: Duration, what: &str) {
     std::thread::sleep(Duration::from_millis(300));
     let (accepted, refused) = flow.stop();
     check_exactly_once(&accepted, refused, &received, subscriber, what);
-    report_rss(what, &samples);
+    report_rss(what, &samples, None);
     moq_subscriber_destroy(subscriber);
     moq_publisher_destroy(publisher);
     moq_client_destroy(sub_client);
@@ -567,9 +567,15 @@ fn two_standalone_relay_restarts_300_ms_apart_lose_nothing() {
     );
 }
 
+/// The issue's ten restarts, twice over: the RSS goal is checked on the slope over the samples
+/// after the second restart, and the caches' churn moves single samples by +-3 MiB in cycles of
+/// about 20 restarts (a 40-restart diagnostic run: RSS 224-233 MiB, no trend), so a slope over
+/// 8 samples ranged from -0.7 to +0.8 MiB per restart and one over 18 from -0.1 to +0.2.
+const EMBEDDED_RESTARTS: usize = 20;
+
 #[test]
-fn ten_embedded_relay_restarts_two_seconds_apart_lose_nothing() {
-    let what = "embedded relay, 10 restarts 2 s apart";
+fn twenty_embedded_relay_restarts_two_seconds_apart_lose_nothing() {
+    let what = "embedded relay, 20 restarts 2 s apart";
     let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
     let mut relay = TestRelay::start();
     let port: u16 = relay
@@ -598,7 +604,7 @@ fn ten_embedded_relay_restarts_two_seconds_apart_lose_nothing() {
     );
     warm_up(started, &received, what);
     let bind = CString::new(format!("127.0.0.1:{port}")).unwrap();
-    let samples = restart_loop(10, Duration::from_secs(2), &received, || {
+    let samples = restart_loop(EMBEDDED_RESTARTS, Duration::from_secs(2), &received, || {
         relay.stop();
         // SAFETY: a valid bind string.
         relay.relay = unsafe { moq_relay_start(bind.as_ptr()) };
@@ -607,7 +613,7 @@ fn ten_embedded_relay_restarts_two_seconds_apart_lose_nothing() {
     std::thread::sleep(Duration::from_millis(300));
     let (accepted, refused) = flow.stop();
     check_exactly_once(&accepted, refused, &received, subscriber, what);
-    report_rss(what, &samples);
+    report_rss(what, &samples, Some(received.max_lag_ms.load(Ordering::Relaxed)));
     moq_subscriber_destroy(subscriber);
     moq_publisher_destroy(publisher);
     moq_client_destroy(sub_client);
