@@ -5,7 +5,8 @@
 //! immune to machine noise. Each run starts its stack afresh and stops it afterwards.
 //!
 //! Cases: stream throughput with 1 KiB, 64 KiB and 1 MiB objects (every object verified:
-//! sequence number and checksum), 1 KiB datagrams (delivered fraction and rate), and one-way
+//! sequence number and checksum), the same sizes as bursts published all at once (the
+//! subscriber falls behind; timed from the first publish to the last arrival), 1 KiB datagrams (delivered fraction and rate), and one-way
 //! latency of 1 KiB objects at 1 kHz (p50, p99, p99.9, max). Run with
 //! `cargo bench --bench e2e`; `MOQ_BENCH_QUICK=1` shortens every case (about a minute).
 
@@ -37,7 +38,13 @@ struct StreamCase {
     name: &'static str,
     size: usize,
     count: u64,
+    /// Published all at once ([`burst_run`]) rather than within a window ([`stream_run`]).
+    burst: bool,
 }
+
+/// A burst run ends when nothing arrived for this long: a subscriber far behind a burst waits
+/// while the relay works through its queue.
+const BURST_STALL: Duration = Duration::from_secs(15);
 
 /// What one measured run produced.
 struct Run {
@@ -99,6 +106,23 @@ fn stream_run(stack: &dyn Stack, track: &str, size: usize, count: u64) -> Result
         link.publish(template.stamp(seq))?;
     }
     wait_for_all(&receiver, count, STALL);
+    Ok(finish(&receiver, start))
+}
+
+/// Publishes `count` objects of `size` at once, as fast as the publisher accepts them (no
+/// window: the subscriber falls behind and catches up from what the relay and its own cache
+/// hold), then waits for all of them: the burst of issue 14, timed from the first publish to
+/// the last arrival.
+fn burst_run(stack: &dyn Stack, track: &str, size: usize, count: u64) -> Result<Run, String> {
+    let receiver = Receiver::new(count);
+    let mut link = stack.open(track, Mode::Stream, &receiver)?;
+    let mut template = Template::new(size);
+    warm_up(link.as_mut(), &receiver, &mut template)?;
+    let start = clock::now_ns();
+    for seq in 0..count {
+        link.publish(template.stamp(seq))?;
+    }
+    wait_for_all(&receiver, count, BURST_STALL);
     Ok(finish(&receiver, start))
 }
 
@@ -262,25 +286,51 @@ fn stream_cases(report: &mut Report, kinds: &[Kind], reps: usize) {
             name: "stream_1k",
             size: 1024,
             count: 20_000 / scale,
+            burst: false,
         },
         StreamCase {
             name: "stream_64k",
             size: 64 << 10,
             count: 3_000 / scale,
+            burst: false,
         },
         StreamCase {
             name: "stream_1m",
             size: 1 << 20,
             count: 300 / scale,
+            burst: false,
+        },
+        // Bursts within the clients' default 128 MiB publish buffer.
+        StreamCase {
+            name: "burst_1k",
+            size: 1024,
+            count: 50_000 / scale,
+            burst: true,
+        },
+        StreamCase {
+            name: "burst_64k",
+            size: 64 << 10,
+            count: 1_500 / scale,
+            burst: true,
+        },
+        StreamCase {
+            name: "burst_1m",
+            size: 1 << 20,
+            count: 100 / scale,
+            burst: true,
         },
     ];
     for case in cases {
         println!(
-            "{} ({} objects of {} B, one per group):",
-            case.name, case.count, case.size
+            "{} ({} objects of {} B, one per group{}):",
+            case.name,
+            case.count,
+            case.size,
+            if case.burst { ", all at once" } else { "" }
         );
-        let runs = interleaved(kinds, case.name, reps, |stack, track| {
-            stream_run(stack, track, case.size, case.count)
+        let runs = interleaved(kinds, case.name, reps, |stack, track| match case.burst {
+            true => burst_run(stack, track, case.size, case.count),
+            false => stream_run(stack, track, case.size, case.count),
         });
         let metric = |what: &str| format!("e2e.{}.{what}", case.name);
         let note = complete_note(&labels, &runs);
@@ -312,6 +362,17 @@ fn stream_cases(report: &mut Report, kinds: &[Kind], reps: usize) {
             &per_stack(&runs, Run::objects_per_second),
             "",
         );
+        if case.burst {
+            let seconds = per_stack(&runs, |run| run.seconds);
+            add(
+                report,
+                &labels,
+                &metric("seconds"),
+                "s",
+                &seconds,
+                "first publish to last arrival",
+            );
+        }
         let delivered = per_stack(&runs, Run::delivered_fraction);
         add(
             report,

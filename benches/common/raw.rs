@@ -91,9 +91,9 @@ impl RawRelay {
 /// The C API client's default publish buffer (`publish_buffer_bytes`).
 const PUBLISH_BUFFER: u64 = moq_ffi::core::config::DEFAULT_PUBLISH_BUFFER;
 
-/// An origin whose broadcasts share a cache pool of `capacity` bytes with the default idle
-/// expiry: what the C API's client gives its published and its received broadcasts.
-fn origin_config(capacity: u64) -> moq_net::origin::Config {
+/// An origin whose broadcasts share a cache pool of `capacity` bytes (`None`: no cap) with the
+/// default idle expiry.
+fn origin_config(capacity: impl Into<Option<u64>>) -> moq_net::origin::Config {
     let pool = moq_net::cache::Config::default()
         .with_capacity(capacity)
         .with_expiry(moq_net::cache::DEFAULT_EXPIRY);
@@ -112,11 +112,21 @@ pub struct RawClient {
 }
 
 impl RawClient {
-    /// Dials `relay` on the current runtime with the C API's QUIC settings.
+    /// Dials `relay` on the current runtime with the C API's QUIC settings and caches: its
+    /// publish buffer and its receive cache cap.
     pub async fn connect(relay: &RawRelay) -> Result<Self, String> {
+        Self::connect_with_receive_cap(relay, Some(moq_ffi::core::client::RECEIVE_CACHE_BYTES)).await
+    }
+
+    /// [`Self::connect`] with another cap on the receive cache (`None`: moq-net's default, no
+    /// cap). The e2e bench's raw stack has none: with the C API's 32 MiB cap the raw reader,
+    /// which reads each group as it comes, lost 3-65% of every burst of the e2e bench (the cache
+    /// evicts groups not yet read; the C API reads ahead into its own bounded buffer), and a
+    /// throughput over a lossy run is no baseline.
+    pub async fn connect_with_receive_cap(relay: &RawRelay, receive_cap: Option<u64>) -> Result<Self, String> {
         let _ = moq_tokio::crypto::install_default();
         let published = moq_tokio::origin::spawn_config(origin_config(PUBLISH_BUFFER));
-        let received = moq_tokio::origin::spawn_config(origin_config(moq_ffi::core::client::RECEIVE_CACHE_BYTES));
+        let received = moq_tokio::origin::spawn_config(origin_config(receive_cap));
         let mut connect = moq_tokio::connect::Config::default();
         connect.once = Some(true);
         connect.tls.fingerprint = vec![relay.fingerprint.clone()];
@@ -285,8 +295,8 @@ impl RawStack {
         let runtime = runtime()?;
         let (relay, publisher, subscriber) = setup(&runtime, "raw stack setup", async {
             let relay = RawRelay::start().await?;
-            let publisher = RawClient::connect(&relay).await?;
-            let subscriber = RawClient::connect(&relay).await?;
+            let publisher = RawClient::connect_with_receive_cap(&relay, None).await?;
+            let subscriber = RawClient::connect_with_receive_cap(&relay, None).await?;
             Ok((relay, publisher, subscriber))
         })?;
         let broadcast = publisher
