@@ -6,8 +6,9 @@
 //!
 //! Cases: stream throughput with 1 KiB, 64 KiB and 1 MiB objects (every object verified:
 //! sequence number and checksum), the same sizes as bursts published all at once (the
-//! subscriber falls behind; timed from the first publish to the last arrival), 1 KiB datagrams (delivered fraction and rate), and one-way
-//! latency of 1 KiB objects at 1 kHz (p50, p99, p99.9, max). Run with
+//! subscriber falls behind; timed from the first publish to the last arrival), 1 KiB datagrams
+//! (delivered fraction and rate), and one-way latency of 1 KiB objects at 1 kHz (p50, p99,
+//! p99.9, max). Run with
 //! `cargo bench --bench e2e`; `MOQ_BENCH_QUICK=1` shortens every case (about a minute).
 
 mod common;
@@ -38,7 +39,7 @@ struct StreamCase {
     name: &'static str,
     size: usize,
     count: u64,
-    /// Published all at once ([`burst_run`]) rather than within a window ([`stream_run`]).
+    /// Published all at once rather than within a window (see [`stream_run`]).
     burst: bool,
 }
 
@@ -88,41 +89,29 @@ fn finish(receiver: &Receiver, start_ns: u64) -> Run {
 /// Publishes `count` objects of `size` as fast as the in-flight window allows. The window
 /// counts from the first object not yet received (the contiguous prefix), so the sender
 /// behaves the same whether the subscriber gets objects in order (C API) or as they come
-/// (raw reader).
-fn stream_run(stack: &dyn Stack, track: &str, size: usize, count: u64) -> Result<Run, String> {
+/// (raw reader). A `burst` has no window: every object at once, as fast as the publisher
+/// accepts them, so the subscriber falls behind and catches up from what the relay and its own
+/// cache hold (issue 14's bursts).
+fn stream_run(stack: &dyn Stack, track: &str, size: usize, count: u64, burst: bool) -> Result<Run, String> {
     let receiver = Receiver::new(count);
     let mut link = stack.open(track, Mode::Stream, &receiver)?;
     let mut template = Template::new(size);
     warm_up(link.as_mut(), &receiver, &mut template)?;
-    let window = std::env::var("MOQ_BENCH_WINDOW")
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or((IN_FLIGHT_BYTES / size).clamp(4, IN_FLIGHT_OBJECTS) as u64);
+    let window = match burst {
+        true => u64::MAX,
+        false => std::env::var("MOQ_BENCH_WINDOW")
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or((IN_FLIGHT_BYTES / size).clamp(4, IN_FLIGHT_OBJECTS) as u64),
+    };
     let start = clock::now_ns();
     for seq in 0..count {
-        while seq >= receiver.contiguous() + window {
+        while seq >= receiver.contiguous().saturating_add(window) {
             std::thread::sleep(Duration::from_micros(50));
         }
         link.publish(template.stamp(seq))?;
     }
-    wait_for_all(&receiver, count, STALL);
-    Ok(finish(&receiver, start))
-}
-
-/// Publishes `count` objects of `size` at once, as fast as the publisher accepts them (no
-/// window: the subscriber falls behind and catches up from what the relay and its own cache
-/// hold), then waits for all of them: the burst of issue 14, timed from the first publish to
-/// the last arrival.
-fn burst_run(stack: &dyn Stack, track: &str, size: usize, count: u64) -> Result<Run, String> {
-    let receiver = Receiver::new(count);
-    let mut link = stack.open(track, Mode::Stream, &receiver)?;
-    let mut template = Template::new(size);
-    warm_up(link.as_mut(), &receiver, &mut template)?;
-    let start = clock::now_ns();
-    for seq in 0..count {
-        link.publish(template.stamp(seq))?;
-    }
-    wait_for_all(&receiver, count, BURST_STALL);
+    wait_for_all(&receiver, count, if burst { BURST_STALL } else { STALL });
     Ok(finish(&receiver, start))
 }
 
@@ -328,9 +317,8 @@ fn stream_cases(report: &mut Report, kinds: &[Kind], reps: usize) {
             case.size,
             if case.burst { ", all at once" } else { "" }
         );
-        let runs = interleaved(kinds, case.name, reps, |stack, track| match case.burst {
-            true => burst_run(stack, track, case.size, case.count),
-            false => stream_run(stack, track, case.size, case.count),
+        let runs = interleaved(kinds, case.name, reps, |stack, track| {
+            stream_run(stack, track, case.size, case.count, case.burst)
         });
         let metric = |what: &str| format!("e2e.{}.{what}", case.name);
         let note = complete_note(&labels, &runs);
@@ -455,7 +443,7 @@ fn profile(spec: &str) {
     let stack = kind
         .start()
         .unwrap_or_else(|err| panic!("{} stack: {err}", kind.label()));
-    match stream_run(stack.as_ref(), "profile", size, count) {
+    match stream_run(stack.as_ref(), "profile", size, count, false) {
         Ok(run) => log_run(stack.label(), "profile", 0, &run),
         Err(err) => println!("profile run failed: {err}"),
     }

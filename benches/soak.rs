@@ -3,9 +3,9 @@
 //! 1 KiB objects, with a relay restart on the same port every 60 s (first at 45 s; the clients
 //! have `reconnect` on and resume by themselves) and subscriber churn (a second subscriber is
 //! destroyed and recreated every 10 s). Prints RSS and the live Rust heap every 30 s (the heap
-//! tells a leak from what the allocator keeps) and exits non-zero when RSS grows
-//! by more than 5% after the first minute, or when an object of the reliable stream is corrupted,
-//! duplicated, reordered or lost within a live subscription.
+//! tells a leak from what the allocator keeps) and exits non-zero when RSS grows by more than 5%
+//! after the first minute, or when an object of the reliable stream is corrupted, duplicated,
+//! reordered or lost within a live subscription.
 //!
 //! "Lost", precisely. Every publish attempt gets the next sequence number (in the payload, with
 //! a checksum). Only objects the publisher was told were accepted (`MOQ_OK`) are owed; those
@@ -503,10 +503,12 @@ fn main() {
     } else {
         0.0
     };
-    let series: Vec<String> = rss.iter().map(|(t, m)| format!("{t}s={m:.1}")).collect();
-    println!("soak: RSS series (MiB): {}", series.join(" "));
-    let series: Vec<String> = heap.iter().map(|(t, m)| format!("{t}s={m:.1}")).collect();
-    println!("soak: live Rust heap series (MiB): {}", series.join(" "));
+    let series = |samples: &[(u64, f64)]| {
+        let points: Vec<String> = samples.iter().map(|(t, m)| format!("{t}s={m:.1}")).collect();
+        points.join(" ")
+    };
+    println!("soak: RSS series (MiB): {}", series(&rss));
+    println!("soak: live Rust heap series (MiB): {}", series(&heap));
     println!(
         "soak: published {} (accepted {}, rejected NOT_CONNECTED {}), delivered {} (subscriber 1: {}), lost in reconnect windows {}, restarts {}, churned subscribers {incarnations}",
         s.next.load(Relaxed),
