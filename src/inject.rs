@@ -1,4 +1,6 @@
-//! Panic injection for tests: proof that every panic is caught and turned into an error.
+//! Panic and fault injection for tests: proof that every panic is caught and turned into an
+//! error, and faults the network cannot be made to produce on demand (a live subscription that
+//! stalls: [`stalled`]).
 //!
 //! A Rust test arms a named point ([`arm`]); the next time the library passes that point
 //! ([`check`]) it panics. The points sit in every export (the boundary), the publish path, the
@@ -49,4 +51,27 @@ pub fn check(point: &str) {
     if hit {
         panic!("injected panic at {point}");
     }
+}
+
+/// Sets or clears a fault: a point that stays armed (it does not panic) until cleared.
+#[doc(hidden)]
+pub fn set_fault(point: &str, on: bool) {
+    let mut armed = ARMED.lock().unwrap_or_else(PoisonError::into_inner);
+    let fault = format!("fault:{point}");
+    armed.retain(|p| *p != fault);
+    if on {
+        armed.push(fault);
+    }
+    ARMED_COUNT.store(armed.len(), Ordering::Release);
+}
+
+/// Whether the fault `point` followed by `:` and `scope` is set (one relaxed atomic load while
+/// nothing is armed).
+#[inline]
+pub fn stalled(point: &str, scope: &str) -> bool {
+    if ARMED_COUNT.load(Ordering::Relaxed) == 0 {
+        return false;
+    }
+    let fault = format!("fault:{point}:{scope}");
+    ARMED.lock().unwrap_or_else(PoisonError::into_inner).contains(&fault)
 }

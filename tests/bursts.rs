@@ -156,22 +156,19 @@ fn burst(objects: u64, object_size: usize, group_size: u64, sleep_ms: u64) {
         object_size,
         ..Seen::default()
     }));
-    let mut options = moq_subscribe_options_default();
-    options.start = MOQ_START_ABSOLUTE_GROUP;
-    options.start_group = 0;
-    // SAFETY: valid strings, options and callbacks; `seen` is kept for the process.
+    let options = start_options(MOQ_START_ABSOLUTE_GROUP, 0);
+    // SAFETY: the user data outlives the subscriber.
     let subscriber = unsafe {
-        moq_subscribe_ex(
+        subscribe_with(
             sub_client,
-            cstr("bursts").as_ptr(),
-            cstr("objects").as_ptr(),
+            "bursts",
+            "objects",
             &options,
             Some(on_object),
             Some(on_status),
             Arc::as_ptr(&seen) as *mut c_void,
         )
     };
-    assert!(!subscriber.is_null(), "subscribe: {}", last_error());
     assert!(
         wait_until(Duration::from_secs(10) * time_scale(), || !seen
             .statuses

@@ -323,22 +323,19 @@ fn a_late_joiner_starts_n_groups_back() {
     let publisher = publish_groups(pub_client, "fetch/join", 10);
     let sub_client = connected_client(&relay);
     let got = kept(Arc::new(Got::default()));
-    let mut options = moq_subscribe_options_default();
-    options.start = MOQ_START_GROUPS_BACK;
-    options.start_group = 3;
-    // SAFETY: valid strings and options; the user data is kept.
+    let options = start_options(MOQ_START_GROUPS_BACK, 3);
+    // SAFETY: the user data outlives the subscriber.
     let subscriber = unsafe {
-        moq_subscribe_ex(
+        subscribe_with(
             sub_client,
-            cstr("fetch/join").as_ptr(),
-            cstr("t").as_ptr(),
+            "fetch/join",
+            "t",
             &options,
             Some(on_object),
             Some(on_status),
             Arc::as_ptr(&got) as *mut c_void,
         )
     };
-    assert!(!subscriber.is_null(), "{}", last_error());
     assert!(wait_until(Duration::from_secs(10), || got
         .objects
         .lock()

@@ -147,9 +147,32 @@ fn race_create_use_destroy_from_many_threads() {
     if !wait_until(Duration::from_secs(10 * u64::from(scale)), || {
         w.n.canary_got.load(Relaxed) == sent
     }) {
+        // What the library knew, for the diagnosis: the subscription's losses and repairs and
+        // the two clients' reconnects (the log has the rest).
+        let n = &w.n;
+        let calling = match n.callback_call.load(Relaxed) {
+            0 => "none".to_string(),
+            kind => format!(
+                "{} for {} ms",
+                callbacks::CALLBACK_CALLS[kind as usize - 1],
+                now_ms(w) - n.callback_call_at.load(Relaxed)
+            ),
+        };
+        let calls = format!(
+            "a callback's API call now: {calling}; longest: {} ({} ms)",
+            callbacks::CALLBACK_CALLS[n.callback_call_max_kind.load(Relaxed) as usize],
+            n.callback_call_max.load(Relaxed)
+        );
+        let sub = subscriber_stats(canary_sub);
+        let (pubc, subc) = (client_stats(canary_pub_client), client_stats(canary_sub_client));
         fail(format!(
-            "canary: {sent} published, delivered up to {}",
-            w.n.canary_got.load(Relaxed)
+            "canary: {sent} published, delivered up to {} (subscription: received {}, lost {}, repaired {}; reconnects: publisher {}, subscriber {}; {calls})",
+            w.n.canary_got.load(Relaxed),
+            sub.objects_received,
+            sub.groups_lost,
+            sub.groups_repaired,
+            pubc.reconnects,
+            subc.reconnects
         ));
     }
     main_step(2);
@@ -247,8 +270,9 @@ fn race_create_use_destroy_from_many_threads() {
     }
     eprintln!("  objects published {}, delivered {}, verified {}, sequence gaps {}; catalogs {}; statuses {}; connection states {}; announcements {}; log events {}",
         get(&n.published), get(&n.delivered), get(&n.verified), get(&n.gaps), get(&n.catalogs), get(&n.statuses), get(&n.states), get(&n.announces), get(&n.logs));
-    eprintln!("  polls {} ({} events); API calls from callbacks {}; destroyed-handle checks {} (+{} at the end); canary {} sent, {} delivered in order",
-        get(&n.polls), get(&n.poll_events), get(&n.callback_actions), get(&n.stale_checks), stale.len(), sent, get(&n.canary_got));
+    eprintln!("  polls {} ({} events); API calls from callbacks {} (longest {} ms: {}); destroyed-handle checks {} (+{} at the end); canary {} sent, {} delivered in order",
+        get(&n.polls), get(&n.poll_events), get(&n.callback_actions), get(&n.callback_call_max),
+        callbacks::CALLBACK_CALLS[get(&n.callback_call_max_kind) as usize], get(&n.stale_checks), stale.len(), sent, get(&n.canary_got));
     eprintln!(
         "  created/destroyed: clients {}/{}, publishers {}/{}, subscribers {}/{}",
         created[0], destroyed[0], created[1], destroyed[1], created[2], destroyed[2]

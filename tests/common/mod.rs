@@ -168,6 +168,45 @@ pub fn subscribe(client: *mut MoqClient, ns: &str, track: &str, inbox: &Arc<Inbo
     sub
 }
 
+/// Default subscription options starting at `start` (`start_group` for ABSOLUTE_GROUP and
+/// GROUPS_BACK).
+pub fn start_options(start: MoqStartPosition, start_group: u64) -> MoqSubscribeOptions {
+    MoqSubscribeOptions {
+        start,
+        start_group,
+        ..moq_subscribe_options_default()
+    }
+}
+
+/// `moq_subscribe_ex` with callbacks; asserts it returned a subscriber.
+///
+/// # Safety
+/// `user_data` stays valid for the callbacks until the subscriber is destroyed.
+pub unsafe fn subscribe_with(
+    client: *mut MoqClient,
+    ns: &str,
+    track: &str,
+    options: &MoqSubscribeOptions,
+    on_object: MoqObjectCallback,
+    on_status: MoqStatusCallback,
+    user_data: *mut c_void,
+) -> *mut MoqSubscriber {
+    // SAFETY: valid strings and options; `user_data` per this function's contract.
+    let sub = unsafe {
+        moq_subscribe_ex(
+            client,
+            cstr(ns).as_ptr(),
+            cstr(track).as_ptr(),
+            options,
+            on_object,
+            on_status,
+            user_data,
+        )
+    };
+    assert!(!sub.is_null(), "subscribe: {}", last_error());
+    sub
+}
+
 pub fn publisher(client: *mut MoqClient, ns: &str, track: &str) -> *mut MoqPublisher {
     let publisher = unsafe { moq_create_publisher(client, cstr(ns).as_ptr(), cstr(track).as_ptr()) };
     assert!(!publisher.is_null(), "publisher: {}", last_error());

@@ -167,7 +167,37 @@ pub(crate) unsafe extern "C" fn on_log(_: *mut c_void, _: MoqLogLevel, target: *
 pub(crate) fn act_from_callback(ctx: &SubCtx) {
     world().n.callback_actions.fetch_add(1, Relaxed);
     let own = ctx.handle.load(Relaxed);
-    match rand(12) {
+    let w = world();
+    let choice = rand(12);
+    let began = now_ms(w);
+    w.n.callback_call.store(choice as u64 + 1, Relaxed);
+    w.n.callback_call_at.store(began, Relaxed);
+    act(choice, own);
+    let took = now_ms(w) - began;
+    w.n.callback_call.store(0, Relaxed);
+    if took > w.n.callback_call_max.fetch_max(took, Relaxed) {
+        w.n.callback_call_max_kind.store(choice as u64, Relaxed);
+    }
+}
+
+/// What `act_from_callback`'s choice `choice` means, for messages.
+pub(crate) const CALLBACK_CALLS: [&str; 12] = [
+    "publish",
+    "publish",
+    "publish",
+    "unsubscribe own",
+    "destroy own subscriber",
+    "poll",
+    "moq_subscribe_ex",
+    "stats",
+    "blocking moq_subscribe",
+    "destroy client",
+    "destroy publisher",
+    "stale handle",
+];
+
+fn act(choice: usize, own: usize) {
+    match choice {
         0..=2 => op_publish(),
         3 if own != 0 => record_result("cb unsubscribe own", moq_unsubscribe(own as *mut MoqSubscriber)).ignore(),
         4 if own != 0 => destroy_subscriber(Some(own)),

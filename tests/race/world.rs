@@ -188,6 +188,13 @@ pub(crate) struct Counters {
     pub(crate) canary_at: AtomicU64,
     /// Set by the watchdog when it found a hang (it then dumps the threads and exits).
     pub(crate) hang: AtomicBool,
+    /// The API call a callback is making now (`act_from_callback`'s choice + 1, 0 = none), and
+    /// since when (ms since start): a blocking call there holds every callback back.
+    pub(crate) callback_call: AtomicU64,
+    pub(crate) callback_call_at: AtomicU64,
+    /// The longest such call so far, in ms, and which it was.
+    pub(crate) callback_call_max: AtomicU64,
+    pub(crate) callback_call_max_kind: AtomicU64,
 }
 
 pub(crate) struct World {

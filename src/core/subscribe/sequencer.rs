@@ -19,6 +19,16 @@
 //! broke) is not an answer: the group goes back to waiting and is fetched again, from the first
 //! object still missing, after a backoff, until [`Limits::repair_timeout`] after its first fetch.
 //!
+//! A live subscription that goes quiet is *probed*: after [`PROBE_FIRST`] without anything from
+//! the live subscription, the group after the newest one known is fetched. A relay that has it
+//! proves the live subscription stalled (a relay's route switch that forwarded nothing more, a
+//! subscription stuck on the way): the group is delivered from the fetch and the groups after it
+//! are fetched in turn ([`PROBE_PIPELINE`] at a time) until the relay has no newer one, so a
+//! stalled subscription still delivers everything the relay holds, in order, a probe interval
+//! late (the next round comes [`PROBE_FIRST`] after one that found groups). A relay that does
+//! not have it is no loss (the publisher is quiet): the next probe waits twice as long, up to
+//! [`PROBE_MAX`], and anything from the live subscription starts over.
+//!
 //! The holes one event creates expire together: a hole's clock starts when the first group after
 //! it arrived, not when delivery reaches it. All work is proportional to what arrived: a sequence
 //! gap of any size is skipped and counted with arithmetic, and at most
@@ -87,6 +97,14 @@ fn retry_delay(attempt: u32) -> Duration {
         .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
         .min(RETRY_MAX)
 }
+
+/// How long a live subscription may stay quiet before the group after the newest one known is
+/// fetched to learn whether the relay has it (see the module documentation).
+pub(crate) const PROBE_FIRST: Duration = Duration::from_secs(1);
+/// The longest wait between two probes of a quiet subscription.
+pub(crate) const PROBE_MAX: Duration = Duration::from_secs(30);
+/// Probes in flight at most while catching up on a stalled subscription (within the repair cap).
+pub(crate) const PROBE_PIPELINE: usize = 4;
 
 /// A group to fetch again: its objects from `from` on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,6 +238,32 @@ pub(crate) struct Sequencer {
     not_found_streak: u32,
     repairs: Vec<Repair>,
     losses: Losses,
+    probe: Probe,
+}
+
+/// The probing of a quiet live subscription (see the module documentation).
+#[derive(Default)]
+struct Probe {
+    /// When the next probe is due; `None` until the sequencer first looks (its clock starts
+    /// then).
+    at: Option<Instant>,
+    /// The wait after the last quiet answer (doubled per quiet answer up to [`PROBE_MAX`]).
+    wait: Duration,
+    /// Probes in flight whose group the relay has not confirmed yet: an answer that it does not
+    /// have them is no loss.
+    unconfirmed: BTreeSet<u64>,
+    /// A probe found a group the live subscription had not brought: the following groups are
+    /// fetched without waiting until the relay has no newer one.
+    catching_up: bool,
+    /// A live stream still open when the subscription went quiet, fetched from where it stopped
+    /// (a group the relay completed while its live stream stalled): its objects join the live
+    /// ones, duplicates dropped by index.
+    open_group: Option<u64>,
+    /// A probe of the current round found a group: the subscription is still stalled, so the
+    /// next round comes after the first interval again rather than a doubled one.
+    found: bool,
+    /// When the live subscription last brought something.
+    last_live: Option<Instant>,
 }
 
 /// The gap timeout where a gap most likely never fills: on a track that also carries
@@ -247,6 +291,7 @@ impl Sequencer {
             not_found_streak: 0,
             repairs: Vec::new(),
             losses: Losses::default(),
+            probe: Probe::default(),
         }
     }
 
@@ -302,6 +347,7 @@ impl Sequencer {
     /// A group's stream began. False when it is not wanted: already delivered or given up,
     /// from before the start (a replay), past the track's end, or a second copy.
     pub fn open(&mut self, sequence: u64, now: Instant) -> bool {
+        self.live(now);
         if std::mem::take(&mut self.adopt_first) && sequence >= self.start {
             self.start = sequence;
             self.next = sequence;
@@ -310,6 +356,11 @@ impl Sequencer {
         }
         if sequence < self.next || self.end.is_some_and(|(end, _)| sequence >= end) {
             return false;
+        }
+        if self.probe.unconfirmed.remove(&sequence) {
+            // The live stream of a group a probe asked for: it is received here, the probe's
+            // answer is ignored.
+            self.forget(sequence);
         }
         if let Some(group) = self.groups.get_mut(&sequence) {
             // A second stream for a group we gave up on receiving (no repair possible): it
@@ -329,6 +380,73 @@ impl Sequencer {
             .insert(sequence, Group::new(expect, State::Receiving, Some(now), false));
         self.arrivals.insert((now, sequence));
         true
+    }
+
+    /// The live subscription brought something (a group, an object, a group's end, a
+    /// datagram): it is not stalled, and the next probe waits the full first interval.
+    pub fn live(&mut self, now: Instant) {
+        self.probe.wait = PROBE_FIRST;
+        self.probe.at = Some(now + PROBE_FIRST);
+        self.probe.catching_up = false;
+        self.probe.found = false;
+        self.probe.last_live = Some(now);
+    }
+
+    /// Whether the fetch of `sequence` taken from [`Sequencer::take_repairs`] is a probe of a
+    /// group no stream brought yet (it may be asked on the subscription's own session).
+    pub fn is_probe(&self, sequence: u64) -> bool {
+        self.probe.unconfirmed.contains(&sequence)
+    }
+
+    /// A fetch taken from [`Sequencer::take_repairs`] returned its group (objects follow): for
+    /// a probe, the relay has a group the live subscription did not bring.
+    pub fn fetched(&mut self, sequence: u64, now: Instant) {
+        if !self.probe.unconfirmed.remove(&sequence) {
+            return;
+        }
+        if self
+            .probe
+            .last_live
+            .is_some_and(|last| now.duration_since(last) < PROBE_FIRST)
+        {
+            // The live subscription came back meanwhile: the group is taken from the fetch,
+            // nothing more.
+            return;
+        }
+        tracing::info!(
+            group = sequence,
+            "the live subscription stalled: fetching what the relay holds"
+        );
+        self.probe.catching_up = true;
+        self.probe.found = true;
+        self.probe.at = Some(now);
+        // A later group is known from now on: the clock of the holes and streams below it.
+        if let Some(group) = self.groups.get_mut(&sequence) {
+            group.arrived = Some(now);
+            self.arrivals.insert((now, sequence));
+        }
+        // The live streams still open stalled with the subscription: fetched from where they
+        // stopped.
+        for (sequence, group) in self.groups.iter_mut() {
+            if group.state == State::Receiving && self.probe.open_group != Some(*sequence) {
+                group.state = State::Broken;
+            }
+        }
+        self.schedule(now);
+    }
+
+    /// A probe brought nothing new. Once none is left in flight the round is over: the next one
+    /// comes after the first interval if this round found groups (the subscription is still
+    /// stalled on a track that goes on), else after twice the last wait (up to [`PROBE_MAX`]).
+    fn probe_answered(&mut self, now: Instant) {
+        if self.probe.unconfirmed.is_empty() && self.probe.open_group.is_none() && !self.probe.catching_up {
+            self.probe.wait = match std::mem::take(&mut self.probe.found) {
+                true => PROBE_FIRST,
+                false => (self.probe.wait * 2).clamp(PROBE_FIRST, PROBE_MAX),
+            };
+            self.probe.at = Some(now + self.probe.wait);
+        }
+        self.schedule(now);
     }
 
     /// An object of a group being received or repaired (objects come in order within their
@@ -368,6 +486,7 @@ impl Sequencer {
     /// A datagram took `sequence`; false when it is from before the start (a replay) and must
     /// not be delivered.
     pub fn datagram(&mut self, sequence: u64, now: Instant) -> bool {
+        self.live(now);
         self.mixed = true;
         if sequence >= self.next && !self.groups.contains_key(&sequence) {
             self.groups
@@ -383,9 +502,27 @@ impl Sequencer {
         let Some(group) = self.groups.get_mut(&sequence) else {
             return;
         };
+        if self.probe.open_group == Some(sequence) {
+            self.probe.open_group = None;
+            self.in_flight = self.in_flight.saturating_sub(1);
+            if how == Repaired::Complete && group.state == State::Receiving {
+                group.state = State::Complete;
+            }
+            self.probe_answered(now);
+            return;
+        }
         if !matches!(group.state, State::Repairing) {
             return;
         }
+        if how != Repaired::Complete && self.probe.unconfirmed.remove(&sequence) {
+            // The relay does not have the group (or could not say): the publisher has not
+            // written it yet. No loss; the next probe waits longer.
+            self.forget(sequence);
+            self.probe.catching_up = false;
+            self.probe_answered(now);
+            return;
+        }
+        self.probe.unconfirmed.remove(&sequence);
         match how {
             Repaired::Complete => {
                 self.in_flight = self.in_flight.saturating_sub(1);
@@ -425,6 +562,7 @@ impl Sequencer {
         self.end = Some((end, now));
         let past: Vec<u64> = self.groups.range(end..).map(|(sequence, _)| *sequence).collect();
         for sequence in past {
+            self.probe.unconfirmed.remove(&sequence);
             self.forget(sequence);
         }
     }
@@ -516,6 +654,9 @@ impl Sequencer {
                 None | Some(State::Receiving) => times.push(since + self.gap_timeout()),
                 _ => {}
             }
+        }
+        if self.probing() && self.probe.unconfirmed.is_empty() {
+            times.extend(self.probe.at);
         }
         let repairing = self
             .groups
@@ -628,6 +769,11 @@ impl Sequencer {
 
     /// Drops what is buffered for `sequence`.
     fn forget(&mut self, sequence: u64) {
+        if self.probe.open_group == Some(sequence) {
+            // Its fetch's answer, if any, finds nothing to change.
+            self.probe.open_group = None;
+            self.in_flight = self.in_flight.saturating_sub(1);
+        }
         if let Some(group) = self.groups.remove(&sequence) {
             self.pending_bytes -= group.objects.iter().map(|o| o.payload.len()).sum::<usize>();
             if let Some(at) = group.arrived {
@@ -649,9 +795,76 @@ impl Sequencer {
         self.next_index = 0;
     }
 
+    /// Starts the repairs and probes that are due.
+    fn schedule(&mut self, now: Instant) {
+        self.schedule_repairs(now);
+        self.schedule_probes(now);
+    }
+
+    /// Whether a quiet live subscription is probed now: it can fetch, the track has not ended,
+    /// where it starts is known, and there is room for what a probe brings.
+    fn probing(&self) -> bool {
+        self.limits.can_repair && self.end.is_none() && !self.adopt_first && !self.is_full()
+    }
+
+    /// Starts the probes that are due (see the module documentation): one after the quiet
+    /// interval, up to [`PROBE_PIPELINE`] while catching up, within the repair cap.
+    fn schedule_probes(&mut self, now: Instant) {
+        if !self.probing() {
+            return;
+        }
+        let Some(at) = self.probe.at else {
+            self.live(now); // the clock starts when the sequencer first looks
+            return;
+        };
+        let (due, room) = match self.probe.catching_up {
+            true => (true, PROBE_PIPELINE),
+            false => (now >= at && self.probe.open_group.is_none(), 1),
+        };
+        // The oldest live stream still open is fetched from where it stopped, beside the probe
+        // of the next group: the relay may hold its rest (a burst's last group, whose stream
+        // stalled) with nothing newer to give the stall away.
+        if due
+            && !self.probe.catching_up
+            && self.probe.unconfirmed.is_empty()
+            && self.in_flight < self.limits.max_repairs
+        {
+            let open = self
+                .groups
+                .iter()
+                .find(|(_, group)| group.state == State::Receiving)
+                .map(|(sequence, group)| (*sequence, group.expect));
+            if let Some((group, from)) = open {
+                self.probe.open_group = Some(group);
+                self.in_flight += 1;
+                tracing::debug!(
+                    group,
+                    from,
+                    "the live subscription is quiet: fetching its open group's rest"
+                );
+                self.repairs.push(Repair { group, from });
+            }
+        }
+        while due && self.probe.unconfirmed.len() < room && self.in_flight < self.limits.max_repairs {
+            let after_known = self.groups.keys().next_back().map_or(self.next, |last| last + 1);
+            let group = after_known.max(self.next);
+            let from = if group == self.next { self.next_index } else { 0 };
+            let mut placeholder = Group::new(from, State::Repairing, None, true);
+            placeholder.repair_started = Some(now);
+            self.groups.insert(group, placeholder);
+            self.in_flight += 1;
+            self.probe.unconfirmed.insert(group);
+            tracing::debug!(
+                group,
+                "the live subscription is quiet: asking the relay for the next group"
+            );
+            self.repairs.push(Repair { group, from });
+        }
+    }
+
     /// Starts repairs where they are due: broken groups, and missing groups that trailed later
     /// ones for the repair delay, among the first few positions from the front.
-    fn schedule(&mut self, now: Instant) {
+    fn schedule_repairs(&mut self, now: Instant) {
         if !self.limits.can_repair || self.in_flight >= self.limits.max_repairs {
             return;
         }

@@ -289,7 +289,12 @@ fn a_batch_of_fetches_lost_with_their_session_is_fetched_again() {
     let later = t + Duration::from_secs(1);
     assert!(delivered(&mut s, later).is_empty());
     let first = s.take_repairs();
-    assert_eq!(first.len(), 8, "max_repairs in flight");
+    assert_eq!(
+        first.len(),
+        8,
+        "max_repairs in flight (holes first, no room left for a probe)"
+    );
+    assert!(first.iter().all(|repair| repair.group < 20));
     for repair in &first {
         s.repaired(repair.group, Repaired::Interrupted, later);
     }
@@ -303,6 +308,11 @@ fn a_batch_of_fetches_lost_with_their_session_is_fetched_again() {
             assert!(now < later + Duration::from_secs(1), "stuck at {:?}", s.position());
         }
         for repair in repairs {
+            if repair.group > 20 {
+                // A probe of the quiet subscription: the relay has nothing newer.
+                s.repaired(repair.group, Repaired::NotFound, now);
+                continue;
+            }
             fetches += 1;
             s.object(object(repair.group, 0, 0));
             s.repaired(repair.group, Repaired::Complete, now);
@@ -325,7 +335,8 @@ fn interrupted_fetches_give_up_once_the_repair_timeout_ran_out() {
     let mut out = Vec::new();
     while s.position().0 == 0 {
         for repair in s.take_repairs() {
-            fetches += 1;
+            // Group 0's repairs; probes of the quiet subscription (group 2) count apart.
+            fetches += usize::from(repair.group == 0);
             s.repaired(repair.group, Repaired::Interrupted, now);
         }
         now = s.deadline(now).expect("a retry or the timeout is always ahead");
@@ -365,7 +376,12 @@ fn a_missing_group_is_fetched_after_the_repair_delay() {
     assert!(s.take_repairs().is_empty(), "it may still arrive on its own");
     assert_eq!(s.deadline(t), Some(t + Duration::from_secs(1)));
     s.ready(t + Duration::from_secs(1));
-    assert_eq!(s.take_repairs(), vec![Repair { group: 0, from: 0 }]);
+    assert_eq!(
+        s.take_repairs(),
+        vec![Repair { group: 0, from: 0 }, Repair { group: 2, from: 0 }],
+        "the hole, and a probe for the group after the newest (nothing came for as long)"
+    );
+    s.repaired(2, Repaired::NotFound, t + Duration::from_secs(1));
     s.object(object(0, 0, 0));
     s.repaired(0, Repaired::Complete, t + Duration::from_secs(1));
     assert_eq!(delivered(&mut s, t + Duration::from_secs(1)), vec![(0, 0), (1, 0)]);
@@ -486,6 +502,168 @@ fn a_resumed_group_skips_the_objects_already_delivered() {
         vec![(0, 2)],
         "only the object not yet delivered"
     );
+}
+
+/// A repairing sequencer from group 0 whose groups 0..`count` arrived and were delivered at `t`.
+fn live_until(count: u64, t: Instant) -> Sequencer {
+    let mut s = Sequencer::new(0, repairing());
+    s.set_origin(Some(0), false);
+    for g in 0..count {
+        group(&mut s, g, 1, t);
+    }
+    assert_eq!(delivered(&mut s, t).len() as u64, count);
+    s
+}
+
+#[test]
+fn a_quiet_subscription_is_probed_and_a_quiet_answer_is_no_loss() {
+    let t = Instant::now();
+    let mut s = live_until(3, t);
+    assert!(s.take_repairs().is_empty());
+    assert_eq!(
+        s.deadline(t),
+        Some(t + PROBE_FIRST),
+        "the first probe is due one interval after the last arrival"
+    );
+    s.ready(t + PROBE_FIRST);
+    assert_eq!(
+        s.take_repairs(),
+        vec![Repair { group: 3, from: 0 }],
+        "the group after the newest one known"
+    );
+    let t1 = t + PROBE_FIRST;
+    s.ready(t1);
+    assert!(
+        s.take_repairs().is_empty(),
+        "one probe at a time while nothing was found"
+    );
+    assert_eq!(
+        s.deadline(t1),
+        Some(t1 + Limits::default().repair_timeout),
+        "only the probe's own timeout"
+    );
+    // The relay does not have it: the publisher is quiet.
+    s.repaired(3, Repaired::NotFound, t1);
+    assert_eq!(s.take_losses(), Losses::default(), "a quiet answer is no loss");
+    assert_eq!(
+        s.deadline(t1),
+        Some(t1 + PROBE_FIRST * 2),
+        "the next probe waits twice as long"
+    );
+    // Quiet answers (or probes that could not be made) double the wait up to the cap.
+    let mut now = t1;
+    for _ in 0..10 {
+        now = s.deadline(now).expect("a next probe");
+        s.ready(now);
+        assert_eq!(s.take_repairs(), vec![Repair { group: 3, from: 0 }]);
+        s.repaired(3, Repaired::Interrupted, now);
+    }
+    assert_eq!(s.deadline(now), Some(now + PROBE_MAX));
+    assert_eq!(s.take_losses(), Losses::default());
+    // The live subscription brings group 3 after all: the wait starts over.
+    group(&mut s, 3, 1, now);
+    assert_eq!(delivered(&mut s, now), vec![(3, 0)]);
+    assert_eq!(s.deadline(now), Some(now + PROBE_FIRST));
+}
+
+#[test]
+fn a_stalled_subscription_is_caught_up_by_fetching_until_the_relay_has_nothing_newer() {
+    let t = Instant::now();
+    let mut s = live_until(2, t);
+    let t1 = t + PROBE_FIRST;
+    s.ready(t1);
+    assert_eq!(s.take_repairs(), vec![Repair { group: 2, from: 0 }]);
+    // The relay has group 2: the live subscription stalled. The next groups are fetched at once,
+    // a few at a time.
+    s.fetched(2, t1);
+    let probes = s.take_repairs();
+    assert_eq!(
+        probes.iter().map(|r| r.group).collect::<Vec<_>>(),
+        (3..3 + PROBE_PIPELINE as u64).collect::<Vec<_>>()
+    );
+    s.object(object(2, 0, 2));
+    s.repaired(2, Repaired::Complete, t1);
+    assert_eq!(delivered(&mut s, t1), vec![(2, 0)]);
+    // The relay has groups 3 and 4 too, not 5 and 6 (not written yet).
+    for g in [3, 4] {
+        s.fetched(g, t1);
+        s.object(object(g, 0, g as u8));
+        s.repaired(g, Repaired::Complete, t1);
+    }
+    let more = s.take_repairs();
+    assert_eq!(
+        more.iter().map(|r| r.group).collect::<Vec<_>>(),
+        vec![7, 8],
+        "kept a pipeline deep"
+    );
+    for g in [5, 6, 7, 8] {
+        s.repaired(g, Repaired::NotFound, t1);
+    }
+    assert_eq!(delivered(&mut s, t1), vec![(3, 0), (4, 0)]);
+    assert_eq!(s.position(), (5, 0));
+    let losses = s.take_losses();
+    assert_eq!(
+        (losses.groups_lost(), losses.repaired),
+        (0, 3),
+        "recovered, nothing lost"
+    );
+    assert!(s.take_repairs().is_empty(), "caught up: back to waiting");
+    assert_eq!(
+        s.deadline(t1),
+        Some(t1 + PROBE_FIRST),
+        "still stalled on a track that goes on: the next round after the first interval"
+    );
+    s.ready(t1 + PROBE_FIRST);
+    assert_eq!(s.take_repairs(), vec![Repair { group: 5, from: 0 }]);
+    s.repaired(5, Repaired::NotFound, t1 + PROBE_FIRST);
+    assert_eq!(
+        s.deadline(t1 + PROBE_FIRST),
+        Some(t1 + PROBE_FIRST * 3),
+        "a round that found nothing doubles"
+    );
+}
+
+#[test]
+fn a_live_group_takes_over_from_its_probe() {
+    let t = Instant::now();
+    let mut s = live_until(1, t);
+    let t1 = t + PROBE_FIRST;
+    s.ready(t1);
+    assert_eq!(s.take_repairs(), vec![Repair { group: 1, from: 0 }]);
+    // The live stream of group 1 arrives while the probe is on its way.
+    assert!(s.open(1, t1), "the live stream is read");
+    s.object(object(1, 0, 1));
+    s.finished(1);
+    // The probe's answer comes later and changes nothing.
+    s.fetched(1, t1);
+    s.object(object(1, 0, 1));
+    s.repaired(1, Repaired::Complete, t1);
+    assert_eq!(delivered(&mut s, t1), vec![(1, 0)]);
+    assert!(
+        s.take_repairs().is_empty(),
+        "no catching up: the live subscription is fine"
+    );
+    assert_eq!(s.take_losses(), Losses::default());
+}
+
+#[test]
+fn nothing_is_probed_without_repairs_after_the_end_or_before_the_start_is_known() {
+    let t = Instant::now();
+    let later = t + PROBE_MAX * 2;
+    let mut plain = Sequencer::new(0, limits());
+    plain.set_origin(Some(0), false);
+    group(&mut plain, 0, 1, t);
+    plain.ready(later);
+    assert!(plain.take_repairs().is_empty(), "moq-lite-04 and older cannot fetch");
+    let mut ended = live_until(1, t);
+    ended.finish(1, t);
+    ended.ready(later);
+    assert!(ended.take_repairs().is_empty() && ended.is_done());
+    let mut unknown = Sequencer::new(0, repairing());
+    unknown.set_origin(None, true);
+    unknown.ready(t);
+    unknown.ready(later);
+    assert!(unknown.take_repairs().is_empty(), "LATEST before its first group");
 }
 
 // ── Properties ──────────────────────────────────────────────────────────────────────────────
@@ -724,4 +902,119 @@ proptest! {
             prop_assert_eq!(lost, skipped, "with repairs: losses {:?}", losses);
         }
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// A live subscription that stops bringing anything (at any point, with groups half
+    /// received) while the relay holds every group still delivers each of them once, in order,
+    /// nothing counted lost, by probing; and stops asking once it caught up.
+    #[test]
+    fn a_subscription_that_goes_silent_still_delivers_what_the_relay_holds(
+        sizes in prop::collection::vec(1u64..4, 1..60),
+        silent_after in 0usize..60,
+        half in any::<bool>(),
+    ) {
+        let n = sizes.len() as u64;
+        let silent_after = (silent_after as u64).min(n);
+        let t0 = Instant::now();
+        let mut now = t0;
+        let mut s = Sequencer::new(0, repairing());
+        s.set_origin(Some(0), false);
+        let mut out = Vec::new();
+        for g in 0..silent_after {
+            group(&mut s, g, sizes[g as usize], now);
+        }
+        if half && silent_after < n {
+            // The next group's stream opened and brought one object, then nothing more.
+            prop_assert!(s.open(silent_after, now));
+            s.object(object(silent_after, 0, 0));
+        }
+        let mut fetches = 0u64;
+        for _ in 0..10_000 {
+            out.extend(s.ready(now).iter().map(|o| (o.group, o.index)));
+            let repairs = s.take_repairs();
+            for repair in &repairs {
+                fetches += 1;
+                match sizes.get(repair.group as usize) {
+                    Some(&size) => {
+                        s.fetched(repair.group, now);
+                        for index in repair.from..size {
+                            s.object(object(repair.group, index, 0));
+                        }
+                        s.repaired(repair.group, Repaired::Complete, now);
+                    }
+                    None => s.repaired(repair.group, Repaired::NotFound, now),
+                }
+            }
+            if repairs.is_empty() {
+                match s.deadline(now) {
+                    Some(at) if at - t0 < Duration::from_secs(600) => now = at,
+                    _ => break,
+                }
+            }
+        }
+        let expected: Vec<(u64, u64)> = (0..n).flat_map(|g| (0..sizes[g as usize]).map(move |i| (g, i))).collect();
+        prop_assert_eq!(out, expected);
+        prop_assert_eq!(s.take_losses().groups_lost(), 0);
+        // Each group fetched once, the pipeline's overshoot, then over the 600 s one quiet probe
+        // per interval (doubling up to 30 s: about 24).
+        let quiet = 600 / PROBE_MAX.as_secs() + 6;
+        prop_assert!(fetches <= n + 2 * PROBE_PIPELINE as u64 + quiet, "{} fetches for {} groups", fetches, n);
+    }
+}
+
+#[test]
+fn an_open_group_of_a_quiet_subscription_is_fetched_from_where_it_stopped() {
+    let t = Instant::now();
+    let mut s = live_until(1, t);
+    assert!(s.open(1, t));
+    s.object(object(1, 0, 1));
+    assert_eq!(delivered(&mut s, t), vec![(1, 0)]);
+    let t1 = t + PROBE_FIRST;
+    s.ready(t1);
+    assert_eq!(
+        s.take_repairs(),
+        vec![Repair { group: 1, from: 1 }, Repair { group: 2, from: 0 }],
+        "the open group's rest, and the next group"
+    );
+    // The live stream completes the group first: the fetch's answer changes nothing, and the
+    // next probe is made once the group after it is answered.
+    s.object(object(1, 1, 1));
+    s.finished(1);
+    assert_eq!(delivered(&mut s, t1), vec![(1, 1)]);
+    s.object(object(1, 1, 1));
+    s.repaired(1, Repaired::Complete, t1);
+    s.repaired(2, Repaired::NotFound, t1);
+    assert_eq!(s.take_losses(), Losses::default());
+    let t2 = s.deadline(t1).expect("the next probe");
+    s.ready(t2);
+    assert_eq!(
+        s.take_repairs(),
+        vec![Repair { group: 2, from: 0 }],
+        "nothing open any more"
+    );
+}
+
+#[test]
+fn a_probe_answered_after_the_live_subscription_came_back_is_only_data() {
+    let t = Instant::now();
+    let mut s = live_until(1, t);
+    let t1 = t + PROBE_FIRST;
+    s.ready(t1);
+    assert_eq!(s.take_repairs(), vec![Repair { group: 1, from: 0 }]);
+    // A live stream opens (group 2) while the probe of group 1 is on its way.
+    assert!(s.open(2, t1));
+    s.object(object(2, 0, 2));
+    s.fetched(1, t1);
+    s.object(object(1, 0, 1));
+    s.repaired(1, Repaired::Complete, t1);
+    assert_eq!(delivered(&mut s, t1), vec![(1, 0), (2, 0)]);
+    assert!(
+        s.take_repairs().is_empty(),
+        "no catching up, and the open live group is left alone"
+    );
+    s.finished(2);
+    assert_eq!(s.take_losses().groups_lost(), 0);
 }

@@ -208,6 +208,27 @@ fn fetch(target: &Target, fetcher: &FetcherSlot, repair: Repair, priority: u8) -
     })
 }
 
+/// Asks for a group no stream of this subscription brought yet (a probe of a quiet
+/// subscription, `sequencer.rs`) on the client's own session: the local copy of the track has it
+/// if it arrived and was not read, else the request goes to the relay. Cheap, unlike a repair
+/// (which needs a second session: the local copy of a broken group is the broken copy).
+fn probe(target: &Target, repair: Repair, priority: u8) -> FetchRead {
+    let client = target.client.upgrade();
+    let resolving = client.as_ref().map(|client| target.resolve(client));
+    let options = moq_net::group::Fetch::default()
+        .with_priority(priority)
+        .with_frame_start(repair.from);
+    Box::pin(async move {
+        let fetched = match resolving {
+            None => Fetched::Unavailable(Error::new(ErrorKind::Closed, "the client was destroyed")),
+            Some(resolving) => tokio::time::timeout(REPAIR_BOUND, fetch_in(resolving, repair, options))
+                .await
+                .unwrap_or_else(|_| Fetched::Unavailable(Error::new(ErrorKind::Timeout, "the probe went unanswered"))),
+        };
+        (repair.group, fetched)
+    })
+}
+
 /// Resolves the track, then fetches the repair's group from it.
 async fn fetch_in(
     resolving: impl Future<Output = Result<moq_net::track::Consumer>>,
@@ -266,10 +287,13 @@ impl Reading<'_> {
         let mut finished = false;
         loop {
             let full = self.lock().is_full();
+            // Tests stall the live subscription here (`inject::set_fault("subscribe:live:<namespace>",
+            // true)`): nothing more is read from it.
+            let stalled = crate::inject::stalled("subscribe:live", self.target.namespace());
             // Whether this turn fed the sequencer (every branch but a wake-up from the deliverer).
             let mut fed = true;
             tokio::select! {
-                received = groups.recv_group(), if !finished && !full => match received {
+                received = groups.recv_group(), if !finished && !full && !stalled => match received {
                     Ok(Some(group)) => {
                         if self.lock().open(group.sequence, Instant::now()) {
                             live.push(next_frame(group, Source::Live));
@@ -300,7 +324,7 @@ impl Reading<'_> {
                         return Outcome::Failed(error::from_moq(&err, message), code);
                     }
                 },
-                Some((group, index, read, source)) = live.next(), if !live.is_empty() && !full => {
+                Some((group, index, read, source)) = live.next(), if !live.is_empty() && !full && !stalled => {
                     if let Some(group) = self.on_frame(group, index, read, source) {
                         live.push(next_frame(group, source));
                     }
@@ -311,7 +335,10 @@ impl Reading<'_> {
                     }
                 }
                 Some((sequence, fetched)) = fetches.next(), if !fetches.is_empty() => match fetched {
-                    Fetched::Group(group) => repairs.push(next_frame(*group, Source::Repair)),
+                    Fetched::Group(group) => {
+                        self.lock().fetched(sequence, Instant::now());
+                        repairs.push(next_frame(*group, Source::Repair));
+                    }
                     Fetched::NotFound => {
                         tracing::info!(group = sequence, "repair: the relay does not have the group");
                         self.lock().repaired(sequence, Repaired::NotFound, Instant::now());
@@ -337,9 +364,22 @@ impl Reading<'_> {
             if self.subscriber.strong_count() == 0 {
                 return Outcome::Stopped;
             }
-            for repair in self.lock().take_repairs() {
-                tracing::debug!(group = repair.group, from = repair.from, "fetching a group again");
-                fetches.push(fetch(self.target, &self.fetcher, repair, self.priority));
+            let repairs = {
+                let mut sequencer = self.lock();
+                let repairs = sequencer.take_repairs();
+                repairs
+                    .into_iter()
+                    .map(|repair| (repair, sequencer.is_probe(repair.group)))
+                    .collect::<Vec<_>>()
+            };
+            for (repair, is_probe) in repairs {
+                match is_probe {
+                    true => fetches.push(probe(self.target, repair, self.priority)),
+                    false => {
+                        tracing::debug!(group = repair.group, from = repair.from, "fetching a group again");
+                        fetches.push(fetch(self.target, &self.fetcher, repair, self.priority));
+                    }
+                }
             }
             if fed {
                 self.changed.notify_one();
@@ -357,9 +397,13 @@ impl Reading<'_> {
     ) -> Option<moq_net::group::Consumer> {
         let sequence = group.sequence;
         let now = Instant::now();
+        let mut sequencer = self.lock();
+        if source == Source::Live {
+            sequencer.live(now);
+        }
         match read {
             Ok(Some(frame)) => {
-                self.lock().object(Object {
+                sequencer.object(Object {
                     group: sequence,
                     index,
                     timestamp_us: self.timestamp(frame.timestamp),
@@ -370,17 +414,17 @@ impl Reading<'_> {
             }
             Ok(None) => {
                 match source {
-                    Source::Live => self.lock().finished(sequence),
-                    Source::Repair => self.lock().repaired(sequence, Repaired::Complete, now),
+                    Source::Live => sequencer.finished(sequence),
+                    Source::Repair => sequencer.repaired(sequence, Repaired::Complete, now),
                 }
                 None
             }
             Err(err) => {
                 tracing::debug!(sequence, "group ended early: {err}");
                 match source {
-                    Source::Live => self.lock().broken(sequence, now),
+                    Source::Live => sequencer.broken(sequence, now),
                     // The fetch stream broke (its session was lost): fetched again from here.
-                    Source::Repair => self.lock().repaired(sequence, Repaired::Interrupted, now),
+                    Source::Repair => sequencer.repaired(sequence, Repaired::Interrupted, now),
                 }
                 None
             }
