@@ -33,8 +33,9 @@
 mod common;
 use common::*;
 use moq_ffi::ffi::*;
+use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use MoqResultCode::*;
 
@@ -89,9 +90,25 @@ fn race_create_use_destroy_from_many_threads() {
         .unwrap();
     op_log_level();
 
-    // The canary: its own two clients, never touched by the workers.
-    let canary_pub_client = connected_client(&relay);
-    let canary_sub_client = connected_client(&relay);
+    // The canary: its own two clients, never touched by the workers. They reconnect, and their
+    // idle timeout is scaled with the run: under valgrind the whole process is tens of times
+    // slower, and a session that idled out (seen in CI: "connection error: closed" after the
+    // first 62 objects) must resume, losing nothing, rather than end the canary.
+    let canary_client = || {
+        let fingerprint = cstr(&relay.fingerprint);
+        let config = MoqClientConfig {
+            reconnect: true,
+            idle_timeout_ms: 5000 * scale,
+            ..config_pinned(&fingerprint, 5000 * scale)
+        };
+        // SAFETY: a valid config whose strings outlive the call (copied by the library).
+        let client = unsafe { moq_client_create_ex(&config) };
+        assert!(!client.is_null(), "canary client: {}", last_error());
+        assert_ok(unsafe { moq_connect(client, cstr(&relay.url).as_ptr(), None, std::ptr::null_mut()) });
+        client
+    };
+    let canary_pub_client = canary_client();
+    let canary_sub_client = canary_client();
     let canary_pub = publisher(canary_pub_client, "race/canary", "t");
     // SAFETY: valid strings; the callback ignores its user_data.
     let canary_sub = unsafe {
@@ -149,6 +166,7 @@ fn race_create_use_destroy_from_many_threads() {
     }) {
         // What the library knew, for the diagnosis: the subscription's losses and repairs and
         // the two clients' reconnects (the log has the rest).
+        dump_threads(); // where every thread is (under valgrind too)
         let n = &w.n;
         let calling = match n.callback_call.load(Relaxed) {
             0 => "none".to_string(),
@@ -165,14 +183,20 @@ fn race_create_use_destroy_from_many_threads() {
         );
         let sub = subscriber_stats(canary_sub);
         let (pubc, subc) = (client_stats(canary_pub_client), client_stats(canary_sub_client));
+        let state = match moq_is_subscribed(canary_sub) {
+            true => "subscribed".to_string(),
+            false => format!("ended: {}", last_error()),
+        };
+        let relay_has = newest_canary_group(&relay);
         fail(format!(
-            "canary: {sent} published, delivered up to {} (subscription: received {}, lost {}, repaired {}; reconnects: publisher {}, subscriber {}; {calls})",
+            "canary: {sent} published, delivered up to {} (subscription {state}: received {}, lost {}, repaired {}; reconnects: publisher {}, subscriber {}; publisher buffered {} bytes; the relay's newest canary group, seen by a new client: {relay_has}; {calls})",
             w.n.canary_got.load(Relaxed),
             sub.objects_received,
             sub.groups_lost,
             sub.groups_repaired,
             pubc.reconnects,
-            subc.reconnects
+            subc.reconnects,
+            pubc.publish_buffered_bytes,
         ));
     }
     main_step(2);
@@ -302,4 +326,36 @@ fn race_create_use_destroy_from_many_threads() {
         "the workers' subscriptions delivered nothing ({} objects published)",
         get(&n.published)
     );
+}
+
+/// The newest canary group the relay holds, as a new client sees it (LATEST start), or why not:
+/// tells a relay that stopped receiving from one that stopped forwarding.
+fn newest_canary_group(relay: &TestRelay) -> String {
+    unsafe extern "C" fn on_object(user_data: *mut c_void, info: *const MoqObjectInfo, _: *const u8, _: usize) {
+        // SAFETY: `user_data` is the recorder below, alive until the subscriber is destroyed;
+        // `info` is valid during the call.
+        unsafe { (*(user_data as *const Recorder<u64>)).push((*info).group_id) };
+    }
+    let client = connected_client(relay);
+    let seen = Recorder::<u64>::new();
+    let options = start_options(MOQ_START_LATEST_GROUP, 0);
+    // SAFETY: `seen` outlives the subscriber (destroyed below).
+    let subscriber = unsafe {
+        subscribe_with(
+            client,
+            "race/canary",
+            "t",
+            &options,
+            Some(on_object),
+            None,
+            Arc::as_ptr(&seen) as *mut c_void,
+        )
+    };
+    let got = seen.wait_until(Duration::from_secs(30), |groups| !groups.is_empty());
+    moq_subscriber_destroy(subscriber);
+    moq_client_destroy(client);
+    match got {
+        true => format!("{}", seen.snapshot()[0]),
+        false => "none within 30 s".to_string(),
+    }
 }

@@ -123,9 +123,18 @@ pub(crate) fn dump_threads() {
         let out = std::env::temp_dir().join(format!("moq-race-dump-{}.txt", std::process::id()));
         let file = std::fs::File::create(&out).ok();
         let mut command = std::process::Command::new("gdb");
-        command.args([
-            "-p",
-            &std::process::id().to_string(),
+        let pid = std::process::id().to_string();
+        // Under valgrind the threads are valgrind's guests: gdb reaches them through vgdb.
+        let valgrind = std::env::var("LD_PRELOAD").is_ok_and(|preload| preload.contains("vgpreload"));
+        let target = format!("target remote | vgdb --pid={pid}");
+        let exe = std::env::current_exe()
+            .map(|exe| exe.display().to_string())
+            .unwrap_or_default();
+        let attach: Vec<&str> = match valgrind {
+            true => vec![exe.as_str(), "-ex", target.as_str()],
+            false => vec!["-p", pid.as_str()],
+        };
+        command.args(attach).args([
             "-batch",
             "-nx",
             "-ex",

@@ -20,10 +20,10 @@
 //! object still missing, after a backoff, until [`Limits::repair_timeout`] after its first fetch.
 //!
 //! A live subscription that goes quiet is *probed*: after [`PROBE_FIRST`] without anything from
-//! the live subscription, the group after the newest one known is fetched. A relay that has it
-//! proves the live subscription stalled (a relay's route switch that forwarded nothing more, a
-//! subscription stuck on the way): the group is delivered from the fetch and the groups after it
-//! are fetched in turn ([`PROBE_PIPELINE`] at a time) until the relay has no newer one, so a
+//! the live subscription, the group after the newest one known is asked for. A relay that has
+//! it proves the live subscription stalled (a relay's route switch that forwarded nothing more, a
+//! subscription stuck on the way): the group is fetched like a broken one, and the groups after
+//! it are asked for in turn ([`PROBE_PIPELINE`] at a time) until the relay has no newer one, so a
 //! stalled subscription still delivers everything the relay holds, in order, a probe interval
 //! late (the next round comes [`PROBE_FIRST`] after one that found groups). A relay that does
 //! not have it is no loss (the publisher is quiet): the next probe waits twice as long, up to
@@ -360,7 +360,7 @@ impl Sequencer {
         if self.probe.unconfirmed.remove(&sequence) {
             // The live stream of a group a probe asked for: it is received here, the probe's
             // answer is ignored.
-            self.forget(sequence);
+            self.in_flight = self.in_flight.saturating_sub(1);
         }
         if let Some(group) = self.groups.get_mut(&sequence) {
             // A second stream for a group we gave up on receiving (no repair possible): it
@@ -398,19 +398,23 @@ impl Sequencer {
         self.probe.unconfirmed.contains(&sequence)
     }
 
-    /// A fetch taken from [`Sequencer::take_repairs`] returned its group (objects follow): for
-    /// a probe, the relay has a group the live subscription did not bring.
+    /// A probe's fetch returned its group: the relay (or the local copy of the track) has a
+    /// group the live subscription did not bring. The probe only tells that: the group is then
+    /// fetched like a broken one, on the second session (the answer on the subscription's own
+    /// session may be the local copy of a stream that stalled), and the reader drops the
+    /// probe's answer. Unless the live subscription brought something meanwhile (it was slow,
+    /// not stalled): then the group is left to it (a hole, repaired as usual if it stays one).
     pub fn fetched(&mut self, sequence: u64, now: Instant) {
         if !self.probe.unconfirmed.remove(&sequence) {
             return;
         }
-        if self
+        self.in_flight = self.in_flight.saturating_sub(1);
+        let live_recently = self
             .probe
             .last_live
-            .is_some_and(|last| now.duration_since(last) < PROBE_FIRST)
-        {
-            // The live subscription came back meanwhile: the group is taken from the fetch,
-            // nothing more.
+            .is_some_and(|last| now.duration_since(last) < PROBE_FIRST);
+        if live_recently || sequence < self.next || self.groups.contains_key(&sequence) {
+            self.schedule(now);
             return;
         }
         tracing::info!(
@@ -420,11 +424,12 @@ impl Sequencer {
         self.probe.catching_up = true;
         self.probe.found = true;
         self.probe.at = Some(now);
-        // A later group is known from now on: the clock of the holes and streams below it.
-        if let Some(group) = self.groups.get_mut(&sequence) {
-            group.arrived = Some(now);
-            self.arrivals.insert((now, sequence));
-        }
+        // Known to exist from now on: fetched like a broken group, and the clock of the holes
+        // below it.
+        let from = if sequence == self.next { self.next_index } else { 0 };
+        self.groups
+            .insert(sequence, Group::new(from, State::Broken, Some(now), true));
+        self.arrivals.insert((now, sequence));
         // The live streams still open stalled with the subscription: fetched from where they
         // stopped.
         for (sequence, group) in self.groups.iter_mut() {
@@ -498,6 +503,14 @@ impl Sequencer {
 
     /// A fetch taken from [`Sequencer::take_repairs`] ended (see [`Repaired`]).
     pub fn repaired(&mut self, sequence: u64, how: Repaired, now: Instant) {
+        if self.probe.unconfirmed.remove(&sequence) {
+            // The relay does not have the group (or could not say): the publisher has not
+            // written it yet. No loss; the next probe waits longer.
+            self.in_flight = self.in_flight.saturating_sub(1);
+            self.probe.catching_up = false;
+            self.probe_answered(now);
+            return;
+        }
         // A repair whose group was given up meanwhile (timeout, cap) was already released.
         let Some(group) = self.groups.get_mut(&sequence) else {
             return;
@@ -514,15 +527,6 @@ impl Sequencer {
         if !matches!(group.state, State::Repairing) {
             return;
         }
-        if how != Repaired::Complete && self.probe.unconfirmed.remove(&sequence) {
-            // The relay does not have the group (or could not say): the publisher has not
-            // written it yet. No loss; the next probe waits longer.
-            self.forget(sequence);
-            self.probe.catching_up = false;
-            self.probe_answered(now);
-            return;
-        }
-        self.probe.unconfirmed.remove(&sequence);
         match how {
             Repaired::Complete => {
                 self.in_flight = self.in_flight.saturating_sub(1);
@@ -562,9 +566,10 @@ impl Sequencer {
         self.end = Some((end, now));
         let past: Vec<u64> = self.groups.range(end..).map(|(sequence, _)| *sequence).collect();
         for sequence in past {
-            self.probe.unconfirmed.remove(&sequence);
             self.forget(sequence);
         }
+        let probes = self.probe.unconfirmed.split_off(&end);
+        self.in_flight = self.in_flight.saturating_sub(probes.len());
     }
 
     /// Whether repairs wait to be taken.
@@ -846,12 +851,14 @@ impl Sequencer {
             }
         }
         while due && self.probe.unconfirmed.len() < room && self.in_flight < self.limits.max_repairs {
-            let after_known = self.groups.keys().next_back().map_or(self.next, |last| last + 1);
-            let group = after_known.max(self.next);
+            let after = |last: Option<&u64>| last.map_or(self.next, |last| last.saturating_add(1));
+            let group = after(self.groups.keys().next_back())
+                .max(after(self.probe.unconfirmed.last()))
+                .max(self.next);
+            if self.groups.contains_key(&group) || self.probe.unconfirmed.contains(&group) {
+                break; // the last sequence number there is
+            }
             let from = if group == self.next { self.next_index } else { 0 };
-            let mut placeholder = Group::new(from, State::Repairing, None, true);
-            placeholder.repair_started = Some(now);
-            self.groups.insert(group, placeholder);
             self.in_flight += 1;
             self.probe.unconfirmed.insert(group);
             tracing::debug!(

@@ -539,8 +539,8 @@ fn a_quiet_subscription_is_probed_and_a_quiet_answer_is_no_loss() {
     );
     assert_eq!(
         s.deadline(t1),
-        Some(t1 + Limits::default().repair_timeout),
-        "only the probe's own timeout"
+        None,
+        "nothing until the probe is answered (the reader bounds its wait)"
     );
     // The relay does not have it: the publisher is quiet.
     s.repaired(3, Repaired::NotFound, t1);
@@ -573,29 +573,33 @@ fn a_stalled_subscription_is_caught_up_by_fetching_until_the_relay_has_nothing_n
     let t1 = t + PROBE_FIRST;
     s.ready(t1);
     assert_eq!(s.take_repairs(), vec![Repair { group: 2, from: 0 }]);
-    // The relay has group 2: the live subscription stalled. The next groups are fetched at once,
-    // a few at a time.
+    // The relay has group 2: the live subscription stalled. Group 2 is fetched as a repair (on
+    // the second session), and the next groups are probed at once, a few at a time.
     s.fetched(2, t1);
-    let probes = s.take_repairs();
+    let asked = s.take_repairs();
     assert_eq!(
-        probes.iter().map(|r| r.group).collect::<Vec<_>>(),
-        (3..3 + PROBE_PIPELINE as u64).collect::<Vec<_>>()
+        asked.iter().map(|r| r.group).collect::<Vec<_>>(),
+        [2].into_iter().chain(3..3 + PROBE_PIPELINE as u64).collect::<Vec<_>>()
     );
+    assert!(!s.is_probe(2) && (3..3 + PROBE_PIPELINE as u64).all(|g| s.is_probe(g)));
     s.object(object(2, 0, 2));
     s.repaired(2, Repaired::Complete, t1);
     assert_eq!(delivered(&mut s, t1), vec![(2, 0)]);
     // The relay has groups 3 and 4 too, not 5 and 6 (not written yet).
     for g in [3, 4] {
         s.fetched(g, t1);
+    }
+    let mut more: Vec<u64> = s.take_repairs().iter().map(|r| r.group).collect();
+    more.sort_unstable();
+    assert_eq!(
+        more,
+        vec![3, 4, 7, 8],
+        "the two found groups' repairs, and the probes kept a pipeline deep"
+    );
+    for g in [3, 4] {
         s.object(object(g, 0, g as u8));
         s.repaired(g, Repaired::Complete, t1);
     }
-    let more = s.take_repairs();
-    assert_eq!(
-        more.iter().map(|r| r.group).collect::<Vec<_>>(),
-        vec![7, 8],
-        "kept a pipeline deep"
-    );
     for g in [5, 6, 7, 8] {
         s.repaired(g, Repaired::NotFound, t1);
     }
@@ -772,6 +776,14 @@ fn simulate(scenario: &Scenario) -> (Vec<(u64, u64)>, Losses) {
                 break;
             }
             for repair in repairs {
+                if s.is_probe(repair.group) {
+                    // A probe: the session only passes on whether the relay has the group.
+                    match truth(repair.group) {
+                        Some(_) => s.fetched(repair.group, now),
+                        None => s.repaired(repair.group, Repaired::NotFound, now),
+                    }
+                    continue;
+                }
                 let left = interruptions.get_mut(repair.group as usize);
                 if let Some(left @ 1..) = left {
                     *left -= 1;
@@ -938,8 +950,9 @@ proptest! {
             for repair in &repairs {
                 fetches += 1;
                 match sizes.get(repair.group as usize) {
+                    // A probe's answer only says the group exists: it is fetched again.
+                    Some(_) if s.is_probe(repair.group) => s.fetched(repair.group, now),
                     Some(&size) => {
-                        s.fetched(repair.group, now);
                         for index in repair.from..size {
                             s.object(object(repair.group, index, 0));
                         }
@@ -958,10 +971,10 @@ proptest! {
         let expected: Vec<(u64, u64)> = (0..n).flat_map(|g| (0..sizes[g as usize]).map(move |i| (g, i))).collect();
         prop_assert_eq!(out, expected);
         prop_assert_eq!(s.take_losses().groups_lost(), 0);
-        // Each group fetched once, the pipeline's overshoot, then over the 600 s one quiet probe
-        // per interval (doubling up to 30 s: about 24).
+        // Each group probed and fetched once, the pipeline's overshoot, then over the 600 s one
+        // quiet probe per interval (doubling up to 30 s: about 24).
         let quiet = 600 / PROBE_MAX.as_secs() + 6;
-        prop_assert!(fetches <= n + 2 * PROBE_PIPELINE as u64 + quiet, "{} fetches for {} groups", fetches, n);
+        prop_assert!(fetches <= 2 * n + 2 * PROBE_PIPELINE as u64 + quiet, "{} fetches for {} groups", fetches, n);
     }
 }
 
@@ -1008,13 +1021,27 @@ fn a_probe_answered_after_the_live_subscription_came_back_is_only_data() {
     assert!(s.open(2, t1));
     s.object(object(2, 0, 2));
     s.fetched(1, t1);
-    s.object(object(1, 0, 1));
-    s.repaired(1, Repaired::Complete, t1);
-    assert_eq!(delivered(&mut s, t1), vec![(1, 0), (2, 0)]);
     assert!(
         s.take_repairs().is_empty(),
         "no catching up, and the open live group is left alone"
     );
+    assert_eq!(
+        delivered(&mut s, t1),
+        vec![],
+        "group 1 is a hole the live subscription may fill"
+    );
     s.finished(2);
+    // It does not: the hole is repaired after the repair delay, as any hole (beside a probe of
+    // the group after 2: nothing came for as long).
+    let t2 = t1 + Limits::default().repair_after;
+    s.ready(t2);
+    assert_eq!(
+        s.take_repairs(),
+        vec![Repair { group: 1, from: 0 }, Repair { group: 3, from: 0 }]
+    );
+    s.repaired(3, Repaired::NotFound, t2);
+    s.object(object(1, 0, 1));
+    s.repaired(1, Repaired::Complete, t2);
+    assert_eq!(delivered(&mut s, t2), vec![(1, 0), (2, 0)]);
     assert_eq!(s.take_losses().groups_lost(), 0);
 }

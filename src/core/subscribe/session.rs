@@ -109,10 +109,19 @@ type FrameRead = Pin<
     >,
 >;
 
+/// Reads a group's next frame. A fetched group (a repair or a probe) that brings nothing for
+/// [`REPAIR_BOUND`] counts as interrupted: its stream is as stuck as the live one it replaces
+/// (and is fetched again after a backoff, or, for a probe, asked again later). A live stream
+/// may be slow (a publisher writing a group over a long time): the probes watch over it.
 fn next_frame(mut group: moq_net::group::Consumer, source: Source) -> FrameRead {
     Box::pin(async move {
         let index = group.index();
-        let read = group.read_frame().await;
+        let read = match source {
+            Source::Live => group.read_frame().await,
+            Source::Repair => tokio::time::timeout(REPAIR_BOUND, group.read_frame())
+                .await
+                .unwrap_or(Err(moq_net::Error::Timeout)),
+        };
         (group, index, read, source)
     })
 }
@@ -336,12 +345,24 @@ impl Reading<'_> {
                 }
                 Some((sequence, fetched)) = fetches.next(), if !fetches.is_empty() => match fetched {
                     Fetched::Group(group) => {
-                        self.lock().fetched(sequence, Instant::now());
-                        repairs.push(next_frame(*group, Source::Repair));
+                        let mut sequencer = self.lock();
+                        match sequencer.is_probe(sequence) {
+                            // Only the answer counts: the group is fetched again as a repair.
+                            true => {
+                                tracing::debug!(track = %self.target.name(), group = sequence, "probe: the relay has it");
+                                sequencer.fetched(sequence, Instant::now());
+                            }
+                            false => repairs.push(next_frame(*group, Source::Repair)),
+                        }
                     }
                     Fetched::NotFound => {
-                        tracing::info!(group = sequence, "repair: the relay does not have the group");
-                        self.lock().repaired(sequence, Repaired::NotFound, Instant::now());
+                        let mut sequencer = self.lock();
+                        match sequencer.is_probe(sequence) {
+                            // The usual answer for a quiet track.
+                            true => tracing::debug!(track = %self.target.name(), group = sequence, "probe: the relay has nothing newer"),
+                            false => tracing::info!(group = sequence, "repair: the relay does not have the group"),
+                        }
+                        sequencer.repaired(sequence, Repaired::NotFound, Instant::now());
                     }
                     Fetched::Unavailable(err) => {
                         let mut sequencer = self.lock();
@@ -349,11 +370,16 @@ impl Reading<'_> {
                         // publisher announces the broadcast any more will not get it back: the
                         // answer is final. Before that (a relay restarting, a publisher
                         // reconnecting) it is an interruption, and the fetch is made again.
-                        let how = match err.kind() == ErrorKind::NotFound && sequencer.has_end() {
+                        // A probe's is never final.
+                        let probe = sequencer.is_probe(sequence);
+                        let how = match err.kind() == ErrorKind::NotFound && sequencer.has_end() && !probe {
                             true => Repaired::NotFound,
                             false => Repaired::Interrupted,
                         };
-                        tracing::info!(group = sequence, ?how, "repair not made: {err}");
+                        match probe {
+                            true => tracing::debug!(track = %self.target.name(), group = sequence, "probe not answered: {err}"),
+                            false => tracing::info!(group = sequence, ?how, "repair not made: {err}"),
+                        }
                         sequencer.repaired(sequence, how, Instant::now());
                     }
                 },
@@ -374,7 +400,10 @@ impl Reading<'_> {
             };
             for (repair, is_probe) in repairs {
                 match is_probe {
-                    true => fetches.push(probe(self.target, repair, self.priority)),
+                    true => {
+                        tracing::debug!(track = %self.target.name(), group = repair.group, from = repair.from, "probe");
+                        fetches.push(probe(self.target, repair, self.priority));
+                    }
                     false => {
                         tracing::debug!(group = repair.group, from = repair.from, "fetching a group again");
                         fetches.push(fetch(self.target, &self.fetcher, repair, self.priority));
