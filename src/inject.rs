@@ -1,6 +1,6 @@
 //! Panic and fault injection for tests: proof that every panic is caught and turned into an
 //! error, and faults the network cannot be made to produce on demand (a live subscription that
-//! stalls: [`stalled`]).
+//! stalls: [`set_fault`], [`fault`]).
 //!
 //! A Rust test arms a named point ([`arm`]); the next time the library passes that point
 //! ([`check`]) it panics. The points sit in every export (the boundary), the publish path, the
@@ -68,7 +68,7 @@ pub fn set_fault(point: &str, on: bool) {
 /// Whether the fault `point` followed by `:` and `scope` is set (one relaxed atomic load while
 /// nothing is armed).
 #[inline]
-pub fn stalled(point: &str, scope: &str) -> bool {
+pub fn fault(point: &str, scope: &str) -> bool {
     if ARMED_COUNT.load(Ordering::Relaxed) == 0 {
         return false;
     }

@@ -109,10 +109,11 @@ type FrameRead = Pin<
     >,
 >;
 
-/// Reads a group's next frame. A fetched group (a repair or a probe) that brings nothing for
-/// [`REPAIR_BOUND`] counts as interrupted: its stream is as stuck as the live one it replaces
-/// (and is fetched again after a backoff, or, for a probe, asked again later). A live stream
-/// may be slow (a publisher writing a group over a long time): the probes watch over it.
+/// Reads a group's next frame. A fetched group (a repair, or the rest of an open group a probe
+/// asked for) that brings nothing for [`REPAIR_BOUND`] counts as interrupted: its stream is as
+/// stuck as the live one it replaces (it is fetched again after a backoff, or asked for again
+/// by the next probe). A live stream may be slow (a publisher writing a group over a long time):
+/// the probes watch over it.
 fn next_frame(mut group: moq_net::group::Consumer, source: Source) -> FrameRead {
     Box::pin(async move {
         let index = group.index();
@@ -217,10 +218,11 @@ fn fetch(target: &Target, fetcher: &FetcherSlot, repair: Repair, priority: u8) -
     })
 }
 
-/// Asks for a group no stream of this subscription brought yet (a probe of a quiet
-/// subscription, `sequencer.rs`) on the client's own session: the local copy of the track has it
-/// if it arrived and was not read, else the request goes to the relay. Cheap, unlike a repair
-/// (which needs a second session: the local copy of a broken group is the broken copy).
+/// Asks whether a group no stream of this subscription brought yet exists (a probe of a quiet
+/// subscription, `sequencer.rs`), on the client's own session: the local copy of the track
+/// answers if the group arrived there, else the request goes to the relay. Only the answer is
+/// used (the local copy may be a stalled stream's): a found group is fetched as a repair, on
+/// the second session. Cheap, unlike that repair.
 fn probe(target: &Target, repair: Repair, priority: u8) -> FetchRead {
     let client = target.client.upgrade();
     let resolving = client.as_ref().map(|client| target.resolve(client));
@@ -298,7 +300,7 @@ impl Reading<'_> {
             let full = self.lock().is_full();
             // Tests stall the live subscription here (`inject::set_fault("subscribe:live:<namespace>",
             // true)`): nothing more is read from it.
-            let stalled = crate::inject::stalled("subscribe:live", self.target.namespace());
+            let stalled = crate::inject::fault("subscribe:live", self.target.namespace());
             // Whether this turn fed the sequencer (every branch but a wake-up from the deliverer).
             let mut fed = true;
             tokio::select! {
