@@ -95,17 +95,12 @@ fn race_create_use_destroy_from_many_threads() {
     // slower, and a session that idled out (seen in CI: "connection error: closed" after the
     // first 62 objects) must resume, losing nothing, rather than end the canary.
     let canary_client = || {
-        let fingerprint = cstr(&relay.fingerprint);
-        let config = MoqClientConfig {
+        let adjust = |config| MoqClientConfig {
             reconnect: true,
             idle_timeout_ms: 5000 * scale,
-            ..config_pinned(&fingerprint, 5000 * scale)
+            ..config
         };
-        // SAFETY: a valid config whose strings outlive the call (copied by the library).
-        let client = unsafe { moq_client_create_ex(&config) };
-        assert!(!client.is_null(), "canary client: {}", last_error());
-        assert_ok(unsafe { moq_connect(client, cstr(&relay.url).as_ptr(), None, std::ptr::null_mut()) });
-        client
+        connected_client_configured(&relay, adjust, None, std::ptr::null_mut())
     };
     let canary_pub_client = canary_client();
     let canary_sub_client = canary_client();

@@ -104,8 +104,18 @@ pub fn connected_client_with(
     callback: MoqConnectionCallback,
     user_data: *mut c_void,
 ) -> *mut MoqClient {
+    connected_client_configured(relay, |config| config, callback, user_data)
+}
+
+/// A client connected to `relay` with the fingerprint pinned, its config changed by `adjust`.
+pub fn connected_client_configured(
+    relay: &TestRelay,
+    adjust: impl FnOnce(MoqClientConfig) -> MoqClientConfig,
+    callback: MoqConnectionCallback,
+    user_data: *mut c_void,
+) -> *mut MoqClient {
     let fingerprint = cstr(&relay.fingerprint);
-    let config = config_pinned(&fingerprint, 5000 * time_scale());
+    let config = adjust(config_pinned(&fingerprint, 5000 * time_scale()));
     let client = unsafe { moq_client_create_ex(&config) };
     assert!(!client.is_null(), "client: {}", last_error());
     assert_ok(unsafe { moq_connect(client, cstr(&relay.url).as_ptr(), callback, user_data) });
