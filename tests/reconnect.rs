@@ -469,3 +469,57 @@ fn new_connection_functions_reject_hostile_arguments() {
     let (code, _) = take(unsafe { moq_client_last_error(client, buf.as_mut_ptr(), buf.len()) });
     assert_eq!(code, MoqResultCode::MOQ_ERROR_INVALID_HANDLE, "stale handle");
 }
+
+/// A relay whose stop returned before it had closed (a starved process: the stop's wait is made
+/// to time out at once by fault injection) goes on closing in the background; a relay started on
+/// its port right away waits for it instead of failing with "address in use", and the clients
+/// of the first relay reconnect to the second one.
+#[test]
+fn a_relay_started_on_the_port_of_one_still_closing_waits_for_it() {
+    let mut relay = unsafe { moq_relay_start(cstr("127.0.0.1:0").as_ptr()) };
+    assert!(!relay.is_null(), "{}", last_error());
+    let url = text(moq_relay_url(relay));
+    let port = port_of(&url);
+    let config = reconnecting_config(None);
+    let states = kept(Arc::new(States::default()));
+    let client = unsafe { moq_client_create_ex(&config) };
+    assert_ok(unsafe {
+        moq_connect(
+            client,
+            cstr(&url).as_ptr(),
+            Some(states_callback),
+            Arc::as_ptr(&states) as *mut c_void,
+        )
+    });
+    let connected = |times: usize| {
+        moq_is_connected(client)
+            && states
+                .snapshot()
+                .iter()
+                .filter(|state| **state == MoqConnectionState::MOQ_STATE_CONNECTED)
+                .count()
+                == times
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || connected(1)),
+        "{:?}",
+        states.snapshot()
+    );
+    let fault = format!("relay:stop:{port}");
+    let bind = cstr(&format!("127.0.0.1:{port}"));
+    for round in 0..3 {
+        moq_ffi::inject::set_fault(&fault, true);
+        moq_relay_stop(relay);
+        moq_ffi::inject::set_fault(&fault, false);
+        // No retry here: the start itself waits for the previous relay's sockets.
+        relay = unsafe { moq_relay_start(bind.as_ptr()) };
+        assert!(!relay.is_null(), "round {round}: {}", last_error());
+        assert!(
+            wait_until(Duration::from_secs(30), || connected(round + 2)),
+            "round {round}: the client did not reconnect: {:?}",
+            states.snapshot()
+        );
+    }
+    moq_client_destroy(client);
+    moq_relay_stop(relay);
+}

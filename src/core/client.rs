@@ -392,14 +392,28 @@ impl Client {
     /// A subscription uses it to fetch groups the main session can no longer fetch (the relay
     /// ended the live subscription while they were on their way; see `subscribe::session`);
     /// dropping both closes it. Fails without a connected main session.
+    ///
+    /// The session asks the relay only for the announcement of `broadcast` (its origin is
+    /// scoped to that one path): a new session asking for every announcement would first
+    /// receive all the relay announces (a hostile publisher's 100,000 broadcasts took it past
+    /// the fetch's wait for the one it needs, on a loaded machine).
     pub(crate) fn dial_for_fetching(
         &self,
+        broadcast: &str,
     ) -> impl std::future::Future<Output = Result<(Arc<Session>, moq_net::origin::Producer)>> + Send + 'static {
         let url = self.session("fetching").map(|_| self.lock().url.clone());
         let config = self.config.clone();
+        let scope = moq_net::Pattern::literal(broadcast).map(moq_net::Patterns::from);
         async move {
             let url = url?.ok_or_else(|| Error::not_connected("fetching"))?;
             let remote = moq_tokio::origin::spawn_config(receive_origin());
+            let remote = match scope {
+                Ok(scope) => remote
+                    .scope("", &scope)
+                    .map_err(|err| Error::internal(format!("could not scope the fetch session: {err}")))?,
+                // A path no pattern can name (wildcard characters): every announcement, as before.
+                Err(_) => remote,
+            };
             let nothing = moq_tokio::origin::spawn();
             let session = dial(config, nothing.consume(), remote.clone(), url).await?;
             Ok((session, remote))

@@ -9,6 +9,7 @@ use crate::runtime;
 use std::net::SocketAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// The embedded relay's cache target (cached group payload; the oldest groups go first).
 pub const EMBEDDED_CACHE: &str = "256MiB";
@@ -17,6 +18,56 @@ pub const EMBEDDED_CACHE: &str = "256MiB";
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long stopping waits for the relay to close its sessions.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a relay whose stop returned first may go on closing in the background before it is
+/// aborted (a starved process: the sessions' closes and the socket's release are still queued).
+const CLOSE_BOUND: Duration = Duration::from_secs(30);
+
+/// Relays whose stop returned before they finished closing: their ports, and whether they have
+/// closed since. A relay started on one of those ports waits for the old one (within its own
+/// start bound) instead of failing with "address in use". Entries are dropped once closed, so
+/// this holds at most the relays stopped in the last `CLOSE_BOUND`.
+static CLOSING: Mutex<Vec<Closing>> = Mutex::new(Vec::new());
+
+struct Closing {
+    ports: Vec<u16>,
+    closed: watch::Receiver<bool>,
+}
+
+/// Waits until no relay stopped earlier still holds one of `ports` (0 is never held: the
+/// system picks a free port). Errors when one is still closing after `START_TIMEOUT`.
+fn wait_for_ports(ports: &[u16]) -> Result<()> {
+    let waits: Vec<watch::Receiver<bool>> = {
+        let mut closing = CLOSING.lock().unwrap_or_else(PoisonError::into_inner);
+        // Closed, or its closing task is gone (the runtime shut down): nothing holds the ports.
+        closing.retain(|entry| !*entry.closed.borrow() && entry.closed.has_changed().is_ok());
+        closing
+            .iter()
+            .filter(|entry| entry.ports.iter().any(|port| *port != 0 && ports.contains(port)))
+            .map(|entry| entry.closed.clone())
+            .collect()
+    };
+    if waits.is_empty() {
+        return Ok(());
+    }
+    tracing::info!(?ports, "waiting for a relay stopped on the same port to close");
+    runtime::run_blocking(
+        "waiting for the relay stopped on this port",
+        START_TIMEOUT,
+        async move {
+            for mut closed in waits {
+                // An error means the closing task is gone: it has ended either way.
+                let _ = closed.wait_for(|closed| *closed).await;
+            }
+            Ok(())
+        },
+    )
+    .map_err(|err| {
+        Error::new(
+            ErrorKind::ConnectionFailed,
+            format!("a relay stopped earlier on port {ports:?} is still closing: {err}"),
+        )
+    })
+}
 
 /// A running embedded relay.
 pub struct Relay {
@@ -52,6 +103,7 @@ impl Relay {
                 })
             })
             .transpose()?;
+        wait_for_ports(&[bind.port(), http.map_or(0, |addr| addr.port())])?;
         let identity = moq_tokio::tls::Identity::generate(["localhost"])
             .map_err(|err| Error::internal(format!("could not generate the relay certificate: {err}")))?;
         let fingerprint = identity.fingerprint().to_string();
@@ -130,19 +182,49 @@ impl Relay {
         self.addr
     }
 
-    /// Stops the relay and closes its sessions (bounded wait). Idempotent.
+    /// Stops the relay and closes its sessions. Idempotent. Waits at most `STOP_TIMEOUT`; a
+    /// relay that has not closed by then (a starved process) goes on closing in the background,
+    /// aborted after `CLOSE_BOUND`, and a relay started on its port meanwhile waits for it.
     pub fn stop(&self) {
         let Some(running) = self.running.lock().unwrap_or_else(PoisonError::into_inner).take() else {
             return;
         };
         running.trigger.start();
-        let abort = running.task.abort_handle();
-        let stopped = runtime::run_blocking("stopping the relay", STOP_TIMEOUT, async move {
-            let _ = running.task.await;
+        let Ok(handle) = runtime::handle() else {
+            // The runtime is gone (library shut down): so is the relay's task.
+            running.task.abort();
+            return;
+        };
+        let (closed_tx, closed) = watch::channel(false);
+        let mut task = running.task;
+        handle.spawn(async move {
+            if tokio::time::timeout(CLOSE_BOUND, &mut task).await.is_err() {
+                tracing::warn!("the embedded relay had not closed {CLOSE_BOUND:?} after its stop: aborted");
+                task.abort();
+                let _ = task.await;
+            }
+            let _ = closed_tx.send(true);
+        });
+        let port = self.addr.port();
+        // Tests make this wait time out at once (`inject::set_fault("relay:stop:<port>")`).
+        let timeout = match crate::inject::fault("relay:stop", &port.to_string()) {
+            true => Duration::ZERO,
+            false => STOP_TIMEOUT,
+        };
+        let mut wait = closed.clone();
+        let stopped = runtime::run_blocking("stopping the relay", timeout, async move {
+            let _ = wait.wait_for(|closed| *closed).await;
             Ok(())
         });
-        if stopped.is_err() {
-            abort.abort();
+        if stopped.is_err() && !*closed.borrow() {
+            tracing::warn!(
+                port,
+                "the embedded relay is still closing after its stop returned; a relay started on its port waits for it"
+            );
+            let ports = vec![port, self.http.map_or(0, |addr| addr.port())];
+            let mut closing = CLOSING.lock().unwrap_or_else(PoisonError::into_inner);
+            closing.retain(|entry| !*entry.closed.borrow() && entry.closed.has_changed().is_ok());
+            closing.push(Closing { ports, closed });
         }
     }
 }

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 /// Starts an embedded MoQ relay (the `moq-relay` crate) on `bind_addr`, e.g. `"127.0.0.1:0"`
 /// (port 0 picks a free port), with a self-signed certificate generated in memory and anonymous
-/// publish/subscribe. Blocks until it listens (at most 10 s).
+/// publish/subscribe. Blocks until it listens (at most 10 s). A relay stopped earlier on the same
+/// port that is still closing (see `moq_relay_stop`) is waited for first, within those 10 s.
 ///
 /// Returns a handle released with `moq_relay_stop`, or NULL with `moq_last_error`
 /// (INVALID_ARGUMENT for a malformed address, CONNECTION_FAILED if it cannot bind).
@@ -54,8 +55,9 @@ pub extern "C" fn moq_relay_fingerprint(relay: *const MoqRelay) -> *const c_char
 }
 
 /// Stops the relay, closes its sessions (clients see DISCONNECTED) and releases the handle.
-/// Blocks at most ~5 s. NULL, stale and foreign handles are ignored (recorded in
-/// `moq_last_error`).
+/// Blocks at most ~5 s: a relay that has not closed by then (a starved process) finishes closing
+/// in the background (aborted after 30 s more), and `moq_relay_start` on its port waits for it.
+/// NULL, stale and foreign handles are ignored (recorded in `moq_last_error`).
 ///
 /// # Safety
 /// None beyond passing a pointer value.

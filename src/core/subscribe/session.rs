@@ -187,7 +187,9 @@ fn fetch(target: &Target, fetcher: &FetcherSlot, repair: Repair, priority: u8) -
     let timeout = client
         .as_ref()
         .map_or(Duration::from_secs(10), |client| client.timeout());
-    let dialing = client.as_ref().map(|client| client.dial_for_fetching());
+    let dialing = client
+        .as_ref()
+        .map(|client| client.dial_for_fetching(target.namespace()));
     let names = target.clone_names();
     let fetcher = fetcher.clone();
     let options = moq_net::group::Fetch::default()
