@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 /// Starts an embedded MoQ relay (the `moq-relay` crate) on `bind_addr`, e.g. `"127.0.0.1:0"`
 /// (port 0 picks a free port), with a self-signed certificate generated in memory and anonymous
-/// publish/subscribe. Blocks until it listens (at most 10 s). A relay stopped earlier on the same
-/// port that is still closing (see `moq_relay_stop`) is waited for first, within those 10 s.
+/// publish/subscribe. Blocks until it listens: normally well under a second, bounded by 10 s to
+/// bind and 10 s to become ready, after waiting (at most 10 s) for a relay stopped earlier on the
+/// same port that is still closing (see `moq_relay_stop`).
 ///
 /// Returns a handle released with `moq_relay_stop`, or NULL with `moq_last_error`
 /// (INVALID_ARGUMENT for a malformed address, CONNECTION_FAILED if it cannot bind).
