@@ -9,7 +9,8 @@
 //! - a: a sequence jump from group 3 to 2^62−1 (and 2^62, which no varint can carry);
 //! - b: a group that never completes, with later groups appended at 10 Hz;
 //! - c: a datagram-only track whose sequence numbers skip (by 2 up to 2^40, and to 2^61);
-//! - d: an announcement flood (100,000 namespaces) to a callback that sleeps 1 ms.
+//! - d: an announcement flood (100,000 namespaces) to a callback that sleeps 1 ms;
+//! - e: 80 groups left open, the track finished, then the session closed (the publisher vanishes).
 //!
 //! Each case checks that the well-behaved track keeps delivering (share of its objects that
 //! arrive in the measured window, longest pause between arrivals, nothing lost or reordered),
@@ -581,9 +582,9 @@ impl Hostile {
     }
 }
 
-/// Closes the session (bounded), then the runtime.
-impl Drop for Hostile {
-    fn drop(&mut self) {
+impl Hostile {
+    /// Closes the session (bounded); the runtime stays for the producers still held.
+    fn close(&mut self) {
         if let Some((connection, endpoint)) = self.session.take() {
             self.runtime.block_on(async {
                 let _ = tokio::time::timeout(Duration::from_secs(2), async {
@@ -593,6 +594,13 @@ impl Drop for Hostile {
                 .await;
             });
         }
+    }
+}
+
+/// Closes the session (bounded), then the runtime.
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 
@@ -1369,5 +1377,112 @@ fn announcement_flood_is_bounded_and_counted() {
     scene.finish_steady(&mut verdict);
     drop(scene);
     helper.say("STOP");
+    verdict.assert();
+}
+
+// ── e: a publisher that vanishes with its groups open ───────────────────────────────────────
+
+/// The hostile publisher opens 80 groups with one frame each, finishes the track and closes its
+/// session: the relay resets every group's stream and its broadcast is gone, so no group can be
+/// fetched again. The reliable subscription ends promptly (ENDED with every group delivered or
+/// counted in `groups_lost`; NOT_FOUND when the track's end had not reached it), nothing comes
+/// after its end, and the other track does not notice. Before the fetch session remembered that
+/// the broadcast was gone, every repair waited the client's 5 s timeout for it to be announced
+/// again, 8 at a time: 50 s for these 80 groups, and a burst of 5,000 (tests/c/test_chaos.c,
+/// the publishing client destroyed right after its finish) did not end within 60 s.
+#[test]
+fn publisher_vanishing_with_open_groups_ends_the_subscription() {
+    const GROUPS: u64 = 80;
+    let _serial = serial();
+    let mut scene = Scene::start("vanish");
+    let broadcast = scene.hostile().broadcast("hostile/vanish");
+    let track = scene.hostile().track(&broadcast, "t");
+    let (hostile, feed) = subscribe(scene.sub_client, "hostile/vanish", "t", 0);
+    scene.adopt(hostile);
+    wait_used(&track);
+    let run_start = Instant::now();
+
+    let open = scene.hostile().enter(|| {
+        let open: Vec<_> = (0..GROUPS)
+            .map(|sequence| write_group(&track, sequence, &sequence.to_le_bytes(), false).expect("an open group"))
+            .collect();
+        track.finish().expect("finishing the hostile track");
+        open
+    });
+    // Group 0's frame arrived: the groups are on their way.
+    let wait = Duration::from_secs(10) * time_scale();
+    assert!(
+        feed.wait(wait, |r| !r.got.is_empty()),
+        "group 0's frame did not arrive: {:?}",
+        feed.statuses()
+    );
+    let vanished = Instant::now();
+    scene.hostile.as_mut().expect("the hostile publisher").close();
+
+    let bound = Duration::from_secs(20) * time_scale();
+    let ended = feed.wait(bound, |r| r.statuses.len() > 1);
+    let took = vanished.elapsed();
+    let stats = subscriber_stats(hostile);
+    let got: Vec<(u64, u64)> = feed.got().iter().map(|g| (g.group, g.object)).collect();
+    let statuses = feed.statuses();
+    eprintln!(
+        "after the publisher vanished: {} objects delivered (groups {:?}..{:?}), {}; statuses {:?} ({took:.1?} after it vanished)",
+        got.len(),
+        got.first(),
+        got.last(),
+        show_stats(&stats),
+        statuses
+    );
+    let mut verdict = Verdict::default();
+    verdict.check(ended, || {
+        format!(
+            "no terminal status within {bound:?} of the publisher vanishing: {statuses:?}, {}",
+            show_stats(&stats)
+        )
+    });
+    let terminal = statuses.get(1).map(|(status, _, _)| *status);
+    verdict.check(
+        matches!(
+            terminal,
+            None | Some(MOQ_SUBSCRIPTION_ENDED) | Some(MOQ_SUBSCRIPTION_NOT_FOUND)
+        ),
+        || format!("ENDED or NOT_FOUND expected: {statuses:?}"),
+    );
+    if terminal == Some(MOQ_SUBSCRIPTION_ENDED) {
+        // Every group delivered its one frame or was counted lost (a group whose stream was
+        // reset after its frame arrived is both: the rest of it could not be fetched).
+        let delivered_groups = got.len() as u64;
+        verdict.check(
+            delivered_groups + stats.groups_lost >= GROUPS && stats.groups_lost <= GROUPS,
+            || {
+                format!(
+                    "{GROUPS} groups: {delivered_groups} delivered, {} counted lost",
+                    stats.groups_lost
+                )
+            },
+        );
+    }
+    verdict.check(
+        got.windows(2).all(|w| w[0] < w[1]) && got.iter().all(|(_, object)| *object == 0),
+        || format!("in order, once: {got:?}"),
+    );
+    let whole = scene.window(run_start, Instant::now());
+    check_steady(&mut verdict, "while the publisher vanished", &whole);
+
+    scene.finish_steady(&mut verdict);
+    // Nothing after the end (looked at again once the other track drained): one terminal
+    // status, no object delivered after it.
+    verdict.check(
+        feed.statuses().len() == statuses.len().min(2) && feed.got().len() == got.len(),
+        || {
+            format!(
+                "something after the end: {:?}, {} objects",
+                feed.statuses(),
+                feed.got().len()
+            )
+        },
+    );
+    drop((open, track, broadcast));
+    drop(scene);
     verdict.assert();
 }

@@ -141,10 +141,70 @@ enum Fetched {
 }
 
 /// The second session a subscription fetches through when the main one cannot (see
-/// [`fetch`]): the session and the origin its broadcasts arrive in.
+/// [`fetch`]): the session, the origin its broadcasts arrive in, and what the relay announced on
+/// it.
 struct Fetcher {
     session: Arc<crate::core::dial::Session>,
     origin: moq_net::origin::Producer,
+    announcement: Mutex<Announcement>,
+}
+
+/// Whether the relay announces the subscription's broadcast on the fetch session (whose origin
+/// holds only that broadcast's announcement, `Client::dial_for_fetching`), read from the
+/// session's announcement cursor as fetches are made.
+struct Announcement {
+    cursor: moq_net::announce::Consumer,
+    /// Since when the broadcast has not been announced (the session's start until it first is;
+    /// its retraction after that); `None` while it is.
+    absent_since: Option<Instant>,
+}
+
+impl Fetcher {
+    fn new(session: Arc<crate::core::dial::Session>, origin: moq_net::origin::Producer) -> Self {
+        let cursor = origin.consume().announced();
+        Self {
+            session,
+            origin,
+            announcement: Mutex::new(Announcement {
+                cursor,
+                absent_since: Some(Instant::now()),
+            }),
+        }
+    }
+
+    /// Since when `path` has not been announced on this session (`None`: it is), after taking
+    /// the announcements that arrived since the last look.
+    fn absent_since(&self, path: &str) -> Option<Instant> {
+        let mut announcement = self.announcement.lock().unwrap_or_else(PoisonError::into_inner);
+        let Announcement { cursor, absent_since } = &mut *announcement;
+        while let Some(update) = cursor.try_next() {
+            if !moq_net::Path::new(path).has_prefix(&update.prefix) {
+                continue;
+            }
+            *absent_since = match (update.kind.is_active(), *absent_since) {
+                (true, _) => None,
+                (false, Some(since)) => Some(since),
+                (false, None) => Some(Instant::now()),
+            };
+        }
+        *absent_since
+    }
+}
+
+/// How long a fetch on the fetch session may wait for the relay to announce the broadcast:
+/// `timeout` while it is announced (it resolves at once), what is left of `timeout` since it was
+/// last announced (or since the session started, before it first was), and no wait at all
+/// (`None`: the relay does not have it) once it has been absent that long. So when a publisher
+/// is gone, only the fetches made within `timeout` of its retraction wait for it to come back;
+/// every later one is answered at once, instead of each group still to repair waiting the whole
+/// timeout (thousands of groups of a burst, a few at a time: a subscription that never ended).
+fn announcement_wait(absent_since: Option<Instant>, now: Instant, timeout: Duration) -> Option<Duration> {
+    match absent_since {
+        None => Some(timeout),
+        Some(since) => {
+            Some(timeout.saturating_sub(now.saturating_duration_since(since))).filter(|wait| !wait.is_zero())
+        }
+    }
 }
 
 /// The fetch session of one reading: dialed by the first fetch that needs it, dialed again by
@@ -167,7 +227,7 @@ async fn fetch_session(
     *current = None;
     let dialing = dialing.ok_or_else(|| Error::new(ErrorKind::Closed, "the client was destroyed"))?;
     let (session, origin) = dialing.await?;
-    let fetcher = Arc::new(Fetcher { session, origin });
+    let fetcher = Arc::new(Fetcher::new(session, origin));
     *current = Some(fetcher.clone());
     Ok(fetcher)
 }
@@ -197,14 +257,25 @@ fn fetch(target: &Target, fetcher: &FetcherSlot, repair: Repair, priority: u8) -
         .with_frame_start(repair.from);
     Box::pin(async move {
         let attempt = async move {
-            let origin = match own {
+            let fetcher = match own {
                 Some(own) => return fetch_in(std::future::ready(names.track_in(&own)), repair, options).await,
                 None => match fetch_session(&fetcher, dialing).await {
-                    Ok(fetcher) => fetcher.origin.consume(),
+                    Ok(fetcher) => fetcher,
                     Err(err) => return Fetched::Unavailable(err),
                 },
             };
-            fetch_in(names.resolve_in(origin, None, timeout), repair, options).await
+            let absent_since = fetcher.absent_since(names.namespace());
+            let Some(wait) = announcement_wait(absent_since, Instant::now(), timeout) else {
+                return Fetched::Unavailable(Error::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "no publisher has announced namespace \"{}\" on the relay for {} ms",
+                        names.namespace(),
+                        absent_since.map_or(0, |since| since.elapsed().as_millis())
+                    ),
+                ));
+            };
+            fetch_in(names.resolve_in(fetcher.origin.consume(), None, wait), repair, options).await
         };
         let fetched = tokio::time::timeout(REPAIR_BOUND, attempt).await.unwrap_or_else(|_| {
             Fetched::Unavailable(Error::new(
@@ -585,5 +656,42 @@ impl Reading<'_> {
                 _ = sleep => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::announcement_wait;
+    use std::time::{Duration, Instant};
+
+    const TIMEOUT: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn an_announced_broadcast_is_waited_for_the_whole_timeout() {
+        let now = Instant::now();
+        assert_eq!(announcement_wait(None, now, TIMEOUT), Some(TIMEOUT));
+    }
+
+    #[test]
+    fn an_absent_broadcast_is_waited_for_what_is_left_of_the_timeout() {
+        let since = Instant::now();
+        assert_eq!(announcement_wait(Some(since), since, TIMEOUT), Some(TIMEOUT));
+        let later = since + Duration::from_millis(3_200);
+        assert_eq!(
+            announcement_wait(Some(since), later, TIMEOUT),
+            Some(Duration::from_millis(1_800))
+        );
+    }
+
+    #[test]
+    fn a_broadcast_absent_for_the_timeout_is_answered_at_once() {
+        let since = Instant::now();
+        assert_eq!(announcement_wait(Some(since), since + TIMEOUT, TIMEOUT), None);
+        assert_eq!(announcement_wait(Some(since), since + TIMEOUT * 100, TIMEOUT), None);
+        // A clock read before the absence began (a race between two fetches) waits in full.
+        assert_eq!(
+            announcement_wait(Some(since + Duration::from_secs(1)), since, TIMEOUT),
+            Some(TIMEOUT)
+        );
     }
 }
