@@ -446,7 +446,9 @@ typedef struct {
    */
   uint32_t keep_alive_ms;
   /**
-   * A relay silent this long is declared gone (DISCONNECTED or RECONNECTING); 0 = 5000 ms.
+   * A relay silent this long is declared gone (DISCONNECTED or RECONNECTING); 0 = 10000 ms.
+   * Lower it (e.g. 3000) to notice a dead relay sooner; a process starved of CPU for longer
+   * than this (a long hitch, a debugger, a sanitizer) loses its session.
    */
   uint32_t idle_timeout_ms;
   /**

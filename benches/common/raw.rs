@@ -132,7 +132,7 @@ impl RawClient {
         connect.tls.fingerprint = vec![relay.fingerprint.clone()];
         let mut quic = moq_tokio::quic::Config::default();
         quic.keep_alive = Duration::from_secs(1);
-        quic.idle_timeout = Duration::from_secs(5);
+        quic.idle_timeout = Duration::from_secs(10);
         let endpoint = connect
             .init(quic)
             .map_err(|err| format!("client setup: {err}"))?

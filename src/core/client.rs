@@ -537,6 +537,7 @@ impl Client {
             }
         };
         let Ok(handle) = runtime::handle() else { return };
+        let idle_timeout = self.config.idle_timeout;
         runtime::spawn_supervised(
             &handle,
             "the connection monitor",
@@ -544,10 +545,7 @@ impl Client {
                 crate::inject::check("task:connection");
                 let reason = match session.connection.closed().await {
                     Ok(()) => Error::new(ErrorKind::Closed, "the relay closed the session"),
-                    Err(err) => Error::new(
-                        ErrorKind::ConnectionFailed,
-                        format!("the connection to the relay was lost: {}", error::chain(&err)),
-                    ),
+                    Err(err) => Error::new(ErrorKind::ConnectionFailed, lost(&error::chain(&err), idle_timeout)),
                 };
                 if let Some(client) = client.upgrade() {
                     client.lost(epoch, reason);
@@ -817,4 +815,42 @@ pub(crate) fn jittered(delay: Duration) -> Duration {
     );
     let fraction = (hasher.finish() % 1000) as f64 / 2000.0;
     delay.mul_f64(0.5 + fraction)
+}
+
+/// Why a session ended, for its DISCONNECTED / RECONNECTING status and `moq_last_error`. The
+/// transport reports its idle timeout only as text ("timed out"), which a user reads as a slow
+/// relay; it means nothing was received from the relay for `idle_timeout` (a dead relay or
+/// network, or a process too starved to read what arrived).
+fn lost(cause: &str, idle_timeout: Duration) -> String {
+    if cause.ends_with("timed out") {
+        format!(
+            "the connection to the relay was lost: nothing received from the relay within the idle timeout \
+             ({} ms): {cause}",
+            idle_timeout.as_millis()
+        )
+    } else {
+        format!("the connection to the relay was lost: {cause}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lost;
+    use std::time::Duration;
+
+    #[test]
+    fn an_idle_timeout_is_named() {
+        assert_eq!(
+            lost("transport: connection error: timed out", Duration::from_millis(10_000)),
+            "the connection to the relay was lost: nothing received from the relay within the idle timeout \
+             (10000 ms): transport: connection error: timed out"
+        );
+        assert_eq!(
+            lost(
+                "transport: connection error: reset by peer",
+                Duration::from_millis(10_000)
+            ),
+            "the connection to the relay was lost: transport: connection error: reset by peer"
+        );
+    }
 }

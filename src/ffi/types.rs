@@ -135,7 +135,9 @@ pub struct MoqClientConfig {
     pub bind_addr: *const c_char,
     /// QUIC keep-alive interval; 0 = 1000 ms. At most half of `idle_timeout_ms`.
     pub keep_alive_ms: u32,
-    /// A relay silent this long is declared gone (DISCONNECTED or RECONNECTING); 0 = 5000 ms.
+    /// A relay silent this long is declared gone (DISCONNECTED or RECONNECTING); 0 = 10000 ms.
+    /// Lower it (e.g. 3000) to notice a dead relay sooner; a process starved of CPU for longer
+    /// than this (a long hitch, a debugger, a sanitizer) loses its session.
     pub idle_timeout_ms: u32,
     /// Also queue connection state changes for `moq_poll` (as `MOQ_EVENT_CONNECTION`), besides
     /// the connection callback if one is given.

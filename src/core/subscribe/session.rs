@@ -397,14 +397,8 @@ impl Reading<'_> {
                         self.lock().finish(end, Instant::now());
                     }
                     Err(err) => {
-                        let code = match err {
-                            moq_net::Error::App(code) => u32::from(code),
-                            _ => 0,
-                        };
-                        let message = match code {
-                            0 => "the subscription failed".to_string(),
-                            code => format!("the publisher aborted the track with code {code}"),
-                        };
+                        tracing::debug!(track = %self.target.name(), ?err, "the subscription failed");
+                        let (message, code) = failure(&err);
                         return Outcome::Failed(error::from_moq(&err, message), code);
                     }
                 },
@@ -659,9 +653,28 @@ impl Reading<'_> {
     }
 }
 
+/// What a subscription that failed with `err` reports, and the publisher's code (0 if none): the
+/// publisher's own abort code, or who ended it. moq-relay ends a subscription with a bare
+/// "internal error" when the publisher's session with it is lost (seen in a starved process:
+/// the relay's connection to the publisher timed out), which alone tells a user nothing.
+fn failure(err: &moq_net::Error) -> (String, u32) {
+    use moq_net::StreamError;
+    match err {
+        moq_net::Error::App(code) => (
+            format!("the publisher aborted the track with code {code}"),
+            u32::from(*code),
+        ),
+        moq_net::Error::Stream(StreamError::Internal | StreamError::Session(_)) => (
+            "the relay ended the subscription (as it does when the publisher's session with it is lost)".to_string(),
+            0,
+        ),
+        _ => ("the subscription failed".to_string(), 0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::announcement_wait;
+    use super::{announcement_wait, failure};
     use std::time::{Duration, Instant};
 
     const TIMEOUT: Duration = Duration::from_secs(5);
@@ -693,5 +706,24 @@ mod tests {
             announcement_wait(Some(since + Duration::from_secs(1)), since, TIMEOUT),
             Some(TIMEOUT)
         );
+    }
+
+    #[test]
+    fn a_failed_subscription_names_who_ended_it() {
+        let (message, code) = failure(&moq_net::Error::App(7));
+        assert_eq!(
+            (message.as_str(), code),
+            ("the publisher aborted the track with code 7", 7)
+        );
+        for reset in [
+            moq_net::StreamError::Internal,
+            moq_net::StreamError::Session(moq_net::SessionError::Internal),
+        ] {
+            let (message, code) = failure(&moq_net::Error::Stream(reset));
+            assert!(message.starts_with("the relay ended the subscription"), "{message}");
+            assert_eq!(code, 0);
+        }
+        let (message, code) = failure(&moq_net::Error::Timeout);
+        assert_eq!((message.as_str(), code), ("the subscription failed", 0));
     }
 }
