@@ -12,6 +12,9 @@
 # MOQ_LOADED_FIRST="name ..." starts these binaries first (the longest: a lane that picks chaos up
 # last runs on alone for its hour and a half).
 #
+# MOQ_LOADED_STRESS=0 starts no stress-ng of its own (another run's already loads the machine: two
+# sweeps side by side, each on its own CARGO_TARGET_DIR, with one stress-ng).
+#
 # MOQ_LOADED_KEEP_LOGS=1 keeps the log of every run (with the tests' own output: `--nocapture`),
 # for the figures a passing run prints (the chaos tests' losses, lag and memory per restart).
 #
@@ -49,10 +52,16 @@ if [ -n "${MOQ_LOADED_FIRST:-}" ]; then
   bins=("${first[@]}" "${rest[@]}")
 fi
 
-stress-ng --cpu 2 --timeout 0 --quiet &
-stress=$!
-trap 'kill $stress 2>/dev/null; wait $stress 2>/dev/null; rm -rf "$out/profiles"' EXIT
-echo "stress-ng --cpu 2 (pid $stress); $runs runs of ${#bins[@]} binaries, $lanes at a time"
+stress=
+if [ "${MOQ_LOADED_STRESS:-1}" != 0 ]; then
+  stress-ng --cpu 2 --timeout 0 --quiet &
+  stress=$!
+  echo "stress-ng --cpu 2 (pid $stress)"
+else
+  echo "no stress-ng of this run's own (MOQ_LOADED_STRESS=0): $(pgrep -c stress-ng || true) stress-ng processes running"
+fi
+trap '[ -z "$stress" ] || { kill $stress 2>/dev/null; wait $stress 2>/dev/null; }; rm -rf "$out/profiles"' EXIT
+echo "$runs runs of ${#bins[@]} binaries, $lanes at a time"
 
 # One binary's consecutive runs; writes "name passes failures slowest" to $out/<name>.result.
 run_binary() {
