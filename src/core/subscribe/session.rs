@@ -16,6 +16,7 @@ use crate::core::config::DeliveryMode;
 use crate::core::events::ObjectInfo;
 use crate::error::{self, Error, ErrorKind, Result};
 use futures::stream::{FuturesUnordered, StreamExt};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
@@ -49,6 +50,7 @@ pub(super) async fn read(
         fetcher: Arc::default(),
         subscriber,
         sequencer: Mutex::new(live.sequencer),
+        released: Mutex::new(VecDeque::new()),
         changed: Notify::new(),
         room: Notify::new(),
         first_group: Notify::new(),
@@ -61,8 +63,17 @@ pub(super) async fn read(
         outcome = reading.receive_datagrams(live.datagrams, live.widen) => outcome,
         outcome = reading.deliver() => outcome,
     };
-    let position = reading.lock().position();
+    let undelivered = reading.released().front().map(|object| (object.group, object.index));
+    let position = resume_position(undelivered, reading.lock().position());
     (outcome, position)
+}
+
+/// Where the next session resumes: at the first object the sequencer released that did not
+/// reach the application (the session ended while the deliverer waited for room in the window),
+/// else where the sequencer stands. Objects of a group are released in order, so every earlier
+/// one of that group was delivered.
+fn resume_position(first_undelivered: Option<(u64, u64)>, sequencer: (u64, u64)) -> (u64, u64) {
+    first_undelivered.unwrap_or(sequencer)
 }
 
 struct Reading<'a> {
@@ -74,6 +85,10 @@ struct Reading<'a> {
     /// again once it was lost) and closed with this reading.
     fetcher: FetcherSlot,
     sequencer: Mutex<Sequencer>,
+    /// What the sequencer released and the application did not get yet, in order: kept here,
+    /// not in the deliverer's future, so a session that ends while the deliverer waits for room
+    /// in the window resumes at the first of them instead of silently after them.
+    released: Mutex<VecDeque<Object>>,
     /// The receiver changed the sequencer: the deliverer looks again.
     changed: Notify,
     /// The deliverer made room or scheduled repairs: the receiver looks again.
@@ -351,6 +366,10 @@ impl Reading<'_> {
         self.sequencer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn released(&self) -> MutexGuard<'_, VecDeque<Object>> {
+        self.released.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn timestamp(&self, timestamp: moq_net::Timestamp) -> u64 {
         match self.timestamps {
             true => u64::try_from(timestamp.as_micros()).unwrap_or(u64::MAX),
@@ -589,15 +608,14 @@ impl Reading<'_> {
     async fn deliver(&self) -> Outcome {
         loop {
             let now = Instant::now();
-            let (ready, losses, deadline, done, wake) = {
+            let (losses, deadline, done, wake) = {
                 let mut sequencer = self.lock();
                 let was_full = sequencer.is_full();
-                let ready = sequencer.ready(now);
+                self.released().extend(sequencer.ready(now));
                 // The receiver looks again when delivery made room it was waiting for, or the
                 // sequencer scheduled repairs for it to start.
                 let wake = (was_full && !sequencer.is_full()) || sequencer.has_repairs();
                 (
-                    ready,
                     sequencer.take_losses(),
                     sequencer.deadline(now),
                     sequencer.is_done(),
@@ -611,18 +629,24 @@ impl Reading<'_> {
                 return Outcome::Stopped;
             };
             subscriber.tally.lost(&losses);
-            for object in ready {
+            // An object leaves `released` only once it has its window slot: this wait is where
+            // the reading may end (its session lost), and what is still here is resumed.
+            loop {
+                // The guard goes before the wait (a std mutex guard is not held across an await).
+                let cost = self
+                    .released()
+                    .front()
+                    .map(|object| super::window_cost(object.payload.len()));
+                let Some(cost) = cost else { break };
                 let permit = match subscriber.uses_window() {
-                    true => match self
-                        .window
-                        .clone()
-                        .acquire_many_owned(super::window_cost(object.payload.len()))
-                        .await
-                    {
+                    true => match self.window.clone().acquire_many_owned(cost).await {
                         Ok(permit) => Some(permit),
                         Err(_) => return Outcome::Stopped,
                     },
                     false => None,
+                };
+                let Some(object) = self.released().pop_front() else {
+                    break;
                 };
                 let info = ObjectInfo {
                     group_id: object.group,
@@ -674,7 +698,7 @@ fn failure(err: &moq_net::Error) -> (String, u32) {
 
 #[cfg(test)]
 mod tests {
-    use super::{announcement_wait, failure};
+    use super::{announcement_wait, failure, resume_position};
     use std::time::{Duration, Instant};
 
     const TIMEOUT: Duration = Duration::from_secs(5);
@@ -725,5 +749,12 @@ mod tests {
         }
         let (message, code) = failure(&moq_net::Error::Timeout);
         assert_eq!((message.as_str(), code), ("the subscription failed", 0));
+    }
+
+    #[test]
+    fn a_session_resumes_at_the_first_released_object_the_application_did_not_get() {
+        // The sequencer stands after group 40; the deliverer still held group 12 from object 3 on.
+        assert_eq!(resume_position(Some((12, 3)), (41, 0)), (12, 3));
+        assert_eq!(resume_position(None, (41, 0)), (41, 0));
     }
 }
