@@ -13,7 +13,9 @@
 # last runs on alone for its hour and a half).
 #
 # MOQ_LOADED_STRESS=0 starts no stress-ng of its own (another run's already loads the machine: two
-# sweeps side by side, each on its own CARGO_TARGET_DIR, with one stress-ng).
+# sweeps side by side, each with its own MOQ_LOADED_OUT, with one stress-ng).
+#
+# MOQ_LOADED_OUT=DIR puts the logs and results there instead of $TARGET/loaded-runs.
 #
 # MOQ_LOADED_KEEP_LOGS=1 keeps the log of every run (with the tests' own output: `--nocapture`),
 # for the figures a passing run prints (the chaos tests' losses, lag and memory per restart).
@@ -31,7 +33,7 @@ coverage_env
 export RUSTC_WORKSPACE_WRAPPER=clippy-driver MOQ_DENY_WARNINGS=1
 # Profiles of these runs are not the suite's coverage: keep them apart and drop them at the end.
 export LLVM_PROFILE_FILE=$TARGET/loaded-runs/profiles/%p-%m.profraw
-out=$TARGET/loaded-runs
+out=${MOQ_LOADED_OUT:-$TARGET/loaded-runs}
 rm -rf "$out" && mkdir -p "$out/profiles"
 mapfile -t bins < <(cargo test --no-run --message-format=json 2>/dev/null | python3 -c '
 import json, sys

@@ -1265,19 +1265,19 @@ fn relay_vanishing_without_close_is_detected_within_a_few_seconds() {
 
     let started = Instant::now();
     relay.vanish();
-    // Contract (moq_connect): DISCONNECTED "when the relay goes away: ... within ~5 s when it
-    // goes silent".
-    let detected = states.wait_for(MoqConnectionState::MOQ_STATE_DISCONNECTED, Duration::from_secs(15));
+    // Contract (moq_connect): DISCONNECTED "when the relay goes away: ... within
+    // `idle_timeout_ms` (~10 s by default) when it goes silent".
+    let detected = states.wait_for(MoqConnectionState::MOQ_STATE_DISCONNECTED, Duration::from_secs(20));
     let took = started.elapsed();
     eprintln!(
         "vanished relay: DISCONNECTED {} after {took:?}",
         if detected { "reported" } else { "NOT reported" }
     );
-    assert!(detected, "no DISCONNECTED within 15 s of the relay vanishing");
+    assert!(detected, "no DISCONNECTED within 20 s of the relay vanishing");
     assert!(!moq_is_connected(client));
     assert!(
-        took < Duration::from_secs(7),
-        "a vanished relay was detected after {took:?}; the contract says ~5 s"
+        took >= Duration::from_secs(9) && took < Duration::from_secs(13),
+        "a vanished relay was detected after {took:?}; the contract says ~10 s (the default idle timeout)"
     );
     moq_client_destroy(client);
 }
