@@ -26,6 +26,15 @@ fn port_of(url: &str) -> u16 {
     url.rsplit(':').next().unwrap().trim_end_matches('/').parse().unwrap()
 }
 
+/// An embedded relay on a port the system picks: the relay, its URL, and the port to restart it on.
+fn relay_on_any_port() -> (*mut MoqRelay, String, u16) {
+    let relay = unsafe { moq_relay_start(cstr("127.0.0.1:0").as_ptr()) };
+    assert!(!relay.is_null(), "{}", last_error());
+    let url = text(moq_relay_url(relay));
+    let port = port_of(&url);
+    (relay, url, port)
+}
+
 fn relay_on(port: u16) -> *mut MoqRelay {
     // The port was just released by the previous relay; retry briefly while the OS frees it.
     let bind = cstr(&format!("127.0.0.1:{port}"));
@@ -42,10 +51,7 @@ fn relay_on(port: u16) -> *mut MoqRelay {
 
 #[test]
 fn reconnect_restores_publishers_and_subscribers() {
-    let relay = unsafe { moq_relay_start(cstr("127.0.0.1:0").as_ptr()) };
-    assert!(!relay.is_null(), "{}", last_error());
-    let url = text(moq_relay_url(relay));
-    let port = port_of(&url);
+    let (relay, url, port) = relay_on_any_port();
     let config = reconnecting_config(None);
     let (pub_states, sub_states) = (kept(Arc::new(States::default())), kept(Arc::new(States::default())));
     let pub_client = unsafe { moq_client_create_ex(&config) };
@@ -188,10 +194,7 @@ fn reconnect_restores_publishers_and_subscribers() {
 fn a_resumed_subscription_is_not_flooded_with_the_publishers_history() {
     const HISTORY: u32 = 8_000;
     const AFTER: u32 = 3_000;
-    let relay = unsafe { moq_relay_start(cstr("127.0.0.1:0").as_ptr()) };
-    assert!(!relay.is_null(), "{}", last_error());
-    let url = text(moq_relay_url(relay));
-    let port = port_of(&url);
+    let (relay, url, port) = relay_on_any_port();
     // A generous idle timeout: a debug build on a busy 2-core machine can stall a session for
     // seconds while thousands of groups go through it; this test is about the resume.
     let config = MoqClientConfig {
@@ -555,10 +558,7 @@ unsafe extern "C" fn behind_callback(user_data: *mut c_void, data: *const u8, le
 #[test]
 fn a_session_lost_while_the_callback_is_behind_loses_nothing() {
     const OBJECTS: u32 = 3000;
-    let relay = unsafe { moq_relay_start(cstr("127.0.0.1:0").as_ptr()) };
-    assert!(!relay.is_null(), "{}", last_error());
-    let url = text(moq_relay_url(relay));
-    let port = port_of(&url);
+    let (relay, url, port) = relay_on_any_port();
     let config = MoqClientConfig {
         idle_timeout_ms: 10_000,
         ..reconnecting_config(None)
