@@ -1143,10 +1143,10 @@ MOQ_FFI_API void moq_client_destroy(MoqClient *client);
  * `http://` (development: fetches and pins the relay's self-signed fingerprint). `callback`
  * (may be NULL) receives CONNECTING, then CONNECTED or FAILED, and later DISCONNECTED (on
  * `moq_disconnect`, or when the relay goes away: at once when it closes the session, within
- * `idle_timeout_ms` (~10 s by default) when it goes silent), on the library's callback thread; `user_data` is passed back
- * untouched. At most 1024 states wait for the callback: past that a new state replaces the
- * newest one waiting (counted in `MoqStats.events_dropped`), so the latest state always
- * arrives.
+ * `idle_timeout_ms` (~10 s by default) when it goes silent), on the library's callback
+ * thread; `user_data` is passed back untouched. At most 1024 states wait for the callback:
+ * past that a new state replaces the newest one waiting (counted in `MoqStats.events_dropped`),
+ * so the latest state always arrives.
  *
  * Callback lifetime: each connect call registers its `callback` and `user_data` (NULL: none)
  * in place of the previous call's. Once a connect call that replaced another callback or
