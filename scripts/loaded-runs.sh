@@ -17,6 +17,10 @@
 #
 # MOQ_LOADED_OUT=DIR puts the logs and results there instead of $TARGET/loaded-runs.
 #
+# MOQ_LOADED_ARGS="..." passes these arguments to every test binary (a test name filter, e.g.
+# "twenty_embedded" in one sweep and "--skip twenty_embedded" in another: one binary's tests as two
+# chains of consecutive runs side by side).
+#
 # MOQ_LOADED_KEEP_LOGS=1 keeps the log of every run (with the tests' own output: `--nocapture`),
 # for the figures a passing run prints (the chaos tests' losses, lag and memory per restart).
 #
@@ -69,6 +73,8 @@ echo "$runs runs of ${#bins[@]} binaries, $lanes at a time"
 run_binary() {
   local name=$1 exe=$2 pass=0 fail=0 slowest=0 i start took n=$runs entry args=()
   [ -n "${MOQ_LOADED_KEEP_LOGS:-}" ] && args=(--nocapture)
+  # shellcheck disable=SC2206 # split on purpose: several arguments
+  [ -n "${MOQ_LOADED_ARGS:-}" ] && args+=(${MOQ_LOADED_ARGS})
   for entry in ${MOQ_LOADED_RUNS_OF:-}; do
     [ "${entry%%:*}" = "$name" ] && n=${entry#*:}
   done
