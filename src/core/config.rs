@@ -81,6 +81,9 @@ pub struct ClientConfig {
     pub websocket: bool,
     /// The head start QUIC gets before the WebSocket attempt joins the race.
     pub websocket_delay: Duration,
+    /// QUIC's stream limit for the relay's streams toward this client (each kind): the groups
+    /// in flight to it at once.
+    pub max_streams: u64,
 }
 
 /// What publishing does when the client's publish buffer is at its cap.
@@ -94,6 +97,25 @@ pub enum Overflow {
 
 /// The head start QUIC gets over the WebSocket fallback by default (moq-tokio's default).
 pub const DEFAULT_WEBSOCKET_DELAY: Duration = Duration::from_millis(200);
+
+/// How many streams a peer may have open toward this library at once, unless configured: a
+/// client's `max_streams` and the embedded relay's limit.
+///
+/// moq-tokio's default is 10,000 (moq-relay's too). Every group is a stream, and moq-net ranks a
+/// session's groups newest first: each new group re-ranks up to 255 streams still in flight (a
+/// finished one waits for its acknowledgement), waking each and rebuilding its close watch. With
+/// 10,000 allowed, a burst of 5,000 one-object groups (`tests/c/test_chaos.c` case 2, under
+/// AddressSanitizer) keeps hundreds in flight throughout, and the sending sessions spend seconds
+/// of CPU on those wake-ups: beside `stress-ng --cpu 2` the burst took 9-19 s to arrive and a
+/// client lost its session to the 5 s idle timeout in 2 runs of 2 (unloaded: 1 run of 4 lost
+/// one, up to 25 s to arrive; a CI run too). With 1,024 on the clients and the embedded relay:
+/// 4-7 s and no session lost in 5 loaded runs (1,024 on the clients alone: 8-9 s, none lost in
+/// 2). 1,024 streams still carry about 10,000 groups/s over a 100 ms round trip.
+pub(crate) const DEFAULT_MAX_STREAMS: u64 = 1024;
+/// The smallest stream limit: control streams (announce, subscribe, fetch) count against it too.
+pub(crate) const MIN_MAX_STREAMS: u64 = 16;
+/// The largest stream limit.
+pub(crate) const MAX_MAX_STREAMS: u64 = 100_000;
 
 /// The default publish buffer cap.
 pub const DEFAULT_PUBLISH_BUFFER: u64 = 128 << 20;
@@ -121,6 +143,7 @@ impl Default for ClientConfig {
             publish_overflow: Overflow::DropOldest,
             websocket: true,
             websocket_delay: DEFAULT_WEBSOCKET_DELAY,
+            max_streams: DEFAULT_MAX_STREAMS,
         }
     }
 }
@@ -179,6 +202,15 @@ impl ClientConfig {
             return Err(Error::invalid_argument(format!(
                 "publish_buffer_bytes {} is out of range ({MIN_PUBLISH_BUFFER}..={MAX_PUBLISH_BUFFER})",
                 self.publish_buffer_bytes
+            )));
+        }
+        if self.max_streams == 0 {
+            self.max_streams = DEFAULT_MAX_STREAMS;
+        }
+        if !(MIN_MAX_STREAMS..=MAX_MAX_STREAMS).contains(&self.max_streams) {
+            return Err(Error::invalid_argument(format!(
+                "max_streams {} is out of range ({MIN_MAX_STREAMS}..={MAX_MAX_STREAMS})",
+                self.max_streams
             )));
         }
         self.parsed_versions()?;
@@ -352,6 +384,23 @@ mod tests {
             ..Default::default()
         };
         assert!(config.validated().unwrap_err().message().contains("connect_timeout_ms"));
+    }
+
+    #[test]
+    fn zero_max_streams_means_default_and_the_range_is_checked() {
+        let with = |max_streams| ClientConfig {
+            max_streams,
+            ..Default::default()
+        };
+        assert_eq!(with(0).validated().unwrap().max_streams, DEFAULT_MAX_STREAMS);
+        for fine in [MIN_MAX_STREAMS, 4096, MAX_MAX_STREAMS] {
+            assert_eq!(with(fine).validated().unwrap().max_streams, fine);
+        }
+        for bad in [MIN_MAX_STREAMS - 1, MAX_MAX_STREAMS + 1, u64::MAX] {
+            let err = with(bad).validated().unwrap_err();
+            assert_eq!(err.kind(), crate::error::ErrorKind::InvalidArgument);
+            assert!(err.message().contains("max_streams"), "{}", err.message());
+        }
     }
 
     #[test]

@@ -79,6 +79,7 @@ pub(crate) async fn dial(
     let mut quic = moq_tokio::quic::Config::default();
     quic.keep_alive = config.keep_alive;
     quic.idle_timeout = config.idle_timeout;
+    quic.max_streams = Some(config.max_streams);
     let endpoint = connect.init(quic).map_err(|err| {
         Error::new(
             ErrorKind::ConnectionFailed,

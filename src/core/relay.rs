@@ -4,6 +4,7 @@
 //! memory (never written to disk), admits anonymous publishers and subscribers, and reports the
 //! URL and certificate fingerprint clients need.
 
+use crate::core::config::DEFAULT_MAX_STREAMS;
 use crate::error::{Error, ErrorKind, Result};
 use crate::runtime;
 use std::net::SocketAddr;
@@ -113,6 +114,9 @@ impl Relay {
         // moq-relay's cache is unbounded unless told otherwise; an embedded relay must not grow
         // the host process without bound.
         config.cache.capacity = Some(EMBEDDED_CACHE.to_string());
+        // A client's stream limit, for the same reason (see `DEFAULT_MAX_STREAMS`): it caps the
+        // groups a publishing client has in flight to this relay during a burst.
+        config.quic.max_streams = Some(DEFAULT_MAX_STREAMS);
         config.listen.bind = Some(moq_tokio::listen::Bind::Addr(bind));
         config.listen.tls.identity = Some(identity);
         config.auth.public = vec![moq_auth::Pattern::all()];

@@ -70,11 +70,12 @@ pub unsafe extern "C" fn moq_client_create_ex(config: *const MoqClientConfig) ->
 }
 
 /// Sizes of every released `MoqClientConfig` layout, oldest first.
-const KNOWN_CONFIG_SIZES: [usize; 5] = [
+const KNOWN_CONFIG_SIZES: [usize; 6] = [
     CLIENT_CONFIG_SIZE_V1,
     CLIENT_CONFIG_SIZE_V2,
     CLIENT_CONFIG_SIZE_V3,
     CLIENT_CONFIG_SIZE_V4,
+    CLIENT_CONFIG_SIZE_V5,
     std::mem::size_of::<MoqClientConfig>(),
 ];
 
@@ -124,6 +125,7 @@ unsafe fn read_config(config: *const MoqClientConfig) -> Result<ClientConfig> {
         publish_buffer_bytes: raw.publish_buffer_bytes,
         websocket: raw.websocket_disabled == 0,
         websocket_delay: millis(raw.websocket_delay_ms),
+        max_streams: raw.max_streams,
         publish_overflow: match raw.publish_overflow {
             MOQ_OVERFLOW_DROP_OLDEST => Overflow::DropOldest,
             MOQ_OVERFLOW_ERROR => Overflow::Error,

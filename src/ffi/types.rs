@@ -158,6 +158,14 @@ pub struct MoqClientConfig {
     /// QUIC's head start before the WebSocket attempt joins the race; 0 = 200 ms. Clamped to
     /// `connect_timeout_ms`.
     pub websocket_delay_ms: u32,
+    /// How many streams the relay may have open toward this client at once (QUIC's stream
+    /// limit, for each direction kind); 0 = 1024, at least 16, at most 100000. Every group is a
+    /// stream, so this caps the groups in flight to this client and the relay queues the rest.
+    /// Raise it for many busy tracks over a long path (about `max_streams` groups per round
+    /// trip); a much higher cap lets a burst of thousands of groups put that many streams in
+    /// flight at once, which costs the sending side CPU for each new group, enough to stall a
+    /// slowed process for seconds.
+    pub max_streams: u64,
 }
 
 /// What publishing does when the client's publish buffer is at its cap.
@@ -188,6 +196,7 @@ pub(crate) struct RawClientConfig {
     pub publish_overflow: u32,
     pub websocket_disabled: u8,
     pub websocket_delay_ms: u32,
+    pub max_streams: u64,
 }
 
 const _: () = assert!(std::mem::size_of::<RawClientConfig>() == std::mem::size_of::<MoqClientConfig>());
@@ -204,6 +213,8 @@ pub(crate) const CLIENT_CONFIG_SIZE_V3: usize = std::mem::offset_of!(MoqClientCo
 /// `sizeof(MoqClientConfig)` with fields up to `publish_overflow` (8-byte aligned).
 pub(crate) const CLIENT_CONFIG_SIZE_V4: usize =
     std::mem::offset_of!(MoqClientConfig, websocket_disabled).next_multiple_of(8);
+/// `sizeof(MoqClientConfig)` with fields up to `websocket_delay_ms`.
+pub(crate) const CLIENT_CONFIG_SIZE_V5: usize = std::mem::offset_of!(MoqClientConfig, max_streams);
 
 /// A client connection to a relay (opaque; used through pointers only).
 pub struct MoqClient {

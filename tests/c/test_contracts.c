@@ -588,9 +588,9 @@ static void test_hostile(void) {
         struct {
             MoqClientConfig c;
             const char *what;
-        } bad[12];
+        } bad[14];
         int n = 0;
-        for (int k = 0; k < 12; k++) memset(&bad[k].c, 0, sizeof(MoqClientConfig));
+        for (int k = 0; k < 14; k++) memset(&bad[k].c, 0, sizeof(MoqClientConfig));
         bad[n].c.struct_size = 0, bad[n++].what = "struct_size 0";
         bad[n].c.struct_size = 3, bad[n++].what = "struct_size 3";
         bad[n].c.struct_size = (uint32_t)sizeof(MoqClientConfig) + 8, bad[n++].what = "struct_size too large";
@@ -612,6 +612,10 @@ static void test_hostile(void) {
         bad[n].c.tls_insecure_skip_verify = true, bad[n++].what = "fingerprint + insecure (conflict)";
         bad[n].c.struct_size = (uint32_t)sizeof(MoqClientConfig);
         bad[n].c.connect_timeout_ms = 300001, bad[n++].what = "timeout 300001 ms";
+        bad[n].c.struct_size = (uint32_t)sizeof(MoqClientConfig);
+        bad[n].c.max_streams = 15, bad[n++].what = "max_streams 15";
+        bad[n].c.struct_size = (uint32_t)sizeof(MoqClientConfig);
+        bad[n].c.max_streams = 100001, bad[n++].what = "max_streams 100001";
         for (int k = 0; k < n; k++) {
             char label[128];
             snprintf(label, sizeof label, "moq_client_create_ex(%s)", bad[k].what);
@@ -634,6 +638,22 @@ static void test_hostile(void) {
         MoqClient *c = moq_client_create_ex(&ok);
         CHECK(c != NULL, "fingerprint with ':' separators accepted: %s", safe(moq_last_error()));
         moq_client_destroy(c);
+        /* The layout before max_streams (an older header) is accepted with its default, and
+           the range's ends are accepted. */
+        MoqClientConfig older = pinned_config(0);
+        older.struct_size = (uint32_t)offsetof(MoqClientConfig, max_streams);
+        older.max_streams = 1; /* past the older struct: never read */
+        c = moq_client_create_ex(&older);
+        CHECK(c != NULL, "struct_size of the layout before max_streams accepted: %s", safe(moq_last_error()));
+        moq_client_destroy(c);
+        const uint64_t ends[] = {16, 100000};
+        for (size_t k = 0; k < 2; k++) {
+            MoqClientConfig streams = pinned_config(0);
+            streams.max_streams = ends[k];
+            c = moq_client_create_ex(&streams);
+            CHECK(c != NULL, "max_streams %llu accepted: %s", (unsigned long long)ends[k], safe(moq_last_error()));
+            moq_client_destroy(c);
+        }
     }
 
     /* ---------------- moq_connect arguments (live, idle client) ---------------- */
