@@ -34,14 +34,19 @@ struct Closing {
     closed: watch::Receiver<bool>,
 }
 
+/// Locks `CLOSING` with the entries that no longer hold their ports dropped: closed, or their
+/// closing task is gone (the runtime shut down).
+fn closing_relays() -> std::sync::MutexGuard<'static, Vec<Closing>> {
+    let mut closing = CLOSING.lock().unwrap_or_else(PoisonError::into_inner);
+    closing.retain(|entry| !*entry.closed.borrow() && entry.closed.has_changed().is_ok());
+    closing
+}
+
 /// Waits until no relay stopped earlier still holds one of `ports` (0 is never held: the
 /// system picks a free port). Errors when one is still closing after `START_TIMEOUT`.
 fn wait_for_ports(ports: &[u16]) -> Result<()> {
     let waits: Vec<watch::Receiver<bool>> = {
-        let mut closing = CLOSING.lock().unwrap_or_else(PoisonError::into_inner);
-        // Closed, or its closing task is gone (the runtime shut down): nothing holds the ports.
-        closing.retain(|entry| !*entry.closed.borrow() && entry.closed.has_changed().is_ok());
-        closing
+        closing_relays()
             .iter()
             .filter(|entry| entry.ports.iter().any(|port| *port != 0 && ports.contains(port)))
             .map(|entry| entry.closed.clone())
@@ -226,9 +231,7 @@ impl Relay {
                 "the embedded relay is still closing after its stop returned; a relay started on its port waits for it"
             );
             let ports = vec![port, self.http.map_or(0, |addr| addr.port())];
-            let mut closing = CLOSING.lock().unwrap_or_else(PoisonError::into_inner);
-            closing.retain(|entry| !*entry.closed.borrow() && entry.closed.has_changed().is_ok());
-            closing.push(Closing { ports, closed });
+            closing_relays().push(Closing { ports, closed });
         }
     }
 }
