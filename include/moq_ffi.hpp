@@ -431,6 +431,7 @@ struct ClientConfig {
     MoqOverflowPolicy publish_overflow = MOQ_OVERFLOW_DROP_OLDEST;
     bool websocket_disabled = false;
     std::uint32_t websocket_delay_ms = 0;
+    std::uint64_t max_streams = 0; // streams (one per group) the relay may have open to us
 
     /** The C struct; its pointers point into this object (valid while it lives unchanged). */
     MoqClientConfig to_c() const noexcept {
@@ -454,6 +455,7 @@ struct ClientConfig {
         c.publish_overflow = publish_overflow;
         c.websocket_disabled = websocket_disabled;
         c.websocket_delay_ms = websocket_delay_ms;
+        c.max_streams = max_streams;
         return c;
     }
 };

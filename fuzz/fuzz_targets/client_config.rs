@@ -135,6 +135,15 @@ fn run(data: &[u8]) {
         _ => input.u64(),
     };
     let overflow = input.interesting_u32(&[0, 1, 2]);
+    let max_streams = match input.u8() % 8 {
+        0 => 0,
+        1 => 15,
+        2 => 16,
+        3 => 100_000,
+        4 => 100_001,
+        5 => 1024,
+        _ => input.u64(),
+    };
 
     let args = [
         CArg::new(pem.as_deref()),
@@ -158,6 +167,7 @@ fn run(data: &[u8]) {
     block.put(offset_of!(MoqClientConfig, poll_events), poll_events);
     block.put(offset_of!(MoqClientConfig, publish_buffer_bytes), buffer);
     block.put(offset_of!(MoqClientConfig, publish_overflow), overflow);
+    block.put(offset_of!(MoqClientConfig, max_streams), max_streams);
 
     prime();
     // SAFETY: `block` holds `size` readable bytes (at least the leading u32); its pointers are
@@ -242,6 +252,11 @@ fn run(data: &[u8]) {
         Overflow::Error
     } else {
         Overflow::DropOldest
+    };
+    core.max_streams = if field(offset_of!(MoqClientConfig, max_streams), 8) {
+        max_streams
+    } else {
+        0
     };
     let core = core.validated();
     match (&core, failed) {

@@ -128,6 +128,13 @@ static void test_errors(const moq::Relay &relay) {
     moq::Client c = moq::Client::create(bad, ec);
     CHECK(!c && ec == moq::errc::invalid_argument, "ec create: " + ec.message());
     CHECK(!moq::last_error().empty(), "last_error after ec failure");
+    // max_streams reaches the library: below its range is refused.
+    moq::ClientConfig few;
+    few.tls_fingerprint_sha256 = std::string(relay.fingerprint());
+    few.max_streams = 15;
+    moq::Client refused = moq::Client::create(few, ec);
+    CHECK(!refused && ec == moq::errc::invalid_argument, "max_streams 15: " + ec.message());
+    CHECK(moq::last_error().find("max_streams") != std::string::npos, "max_streams 15: " + moq::last_error());
 
     // Connecting to a port nobody listens on fails (CONNECTION_FAILED or TIMEOUT).
     moq::ClientConfig config;
