@@ -81,8 +81,8 @@ pub struct ClientConfig {
     pub websocket: bool,
     /// The head start QUIC gets before the WebSocket attempt joins the race.
     pub websocket_delay: Duration,
-    /// QUIC's stream limit for the relay's streams toward this client (each kind): the groups
-    /// in flight to it at once.
+    /// QUIC's stream limit for the relay's streams toward this client (unidirectional and
+    /// bidirectional alike): the groups in flight to it at once.
     pub max_streams: u64,
 }
 

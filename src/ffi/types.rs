@@ -159,7 +159,7 @@ pub struct MoqClientConfig {
     /// `connect_timeout_ms`.
     pub websocket_delay_ms: u32,
     /// How many streams the relay may have open toward this client at once (QUIC's stream
-    /// limit, for each direction kind); 0 = 1024, at least 16, at most 100000. Every group is a
+    /// limit, unidirectional and bidirectional alike); 0 = 1024, 16..100000. Every group is a
     /// stream, so this caps the groups in flight to this client and the relay queues the rest.
     /// Raise it for many busy tracks over a long path (about `max_streams` groups per round
     /// trip); a much higher cap lets a burst of thousands of groups put that many streams in
