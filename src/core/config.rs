@@ -195,24 +195,18 @@ impl ClientConfig {
                 MAX_TIMEOUT.as_millis()
             )));
         }
-        if self.publish_buffer_bytes == 0 {
-            self.publish_buffer_bytes = DEFAULT_PUBLISH_BUFFER;
-        }
-        if !(MIN_PUBLISH_BUFFER..=MAX_PUBLISH_BUFFER).contains(&self.publish_buffer_bytes) {
-            return Err(Error::invalid_argument(format!(
-                "publish_buffer_bytes {} is out of range ({MIN_PUBLISH_BUFFER}..={MAX_PUBLISH_BUFFER})",
-                self.publish_buffer_bytes
-            )));
-        }
-        if self.max_streams == 0 {
-            self.max_streams = DEFAULT_MAX_STREAMS;
-        }
-        if !(MIN_MAX_STREAMS..=MAX_MAX_STREAMS).contains(&self.max_streams) {
-            return Err(Error::invalid_argument(format!(
-                "max_streams {} is out of range ({MIN_MAX_STREAMS}..={MAX_MAX_STREAMS})",
-                self.max_streams
-            )));
-        }
+        zero_means_within(
+            "publish_buffer_bytes",
+            &mut self.publish_buffer_bytes,
+            DEFAULT_PUBLISH_BUFFER,
+            MIN_PUBLISH_BUFFER..=MAX_PUBLISH_BUFFER,
+        )?;
+        zero_means_within(
+            "max_streams",
+            &mut self.max_streams,
+            DEFAULT_MAX_STREAMS,
+            MIN_MAX_STREAMS..=MAX_MAX_STREAMS,
+        )?;
         self.parsed_versions()?;
         self.parsed_bind()?;
         let trust_count = [
@@ -267,6 +261,22 @@ fn zero_means(value: &mut Duration, default: Duration) {
     if value.is_zero() {
         *value = default;
     }
+}
+
+/// A count where 0 means `default` and anything else must lie in `range` (InvalidArgument
+/// naming the field otherwise).
+fn zero_means_within(name: &str, value: &mut u64, default: u64, range: std::ops::RangeInclusive<u64>) -> Result<()> {
+    if *value == 0 {
+        *value = default;
+    }
+    if !range.contains(value) {
+        return Err(Error::invalid_argument(format!(
+            "{name} {value} is out of range ({}..={})",
+            range.start(),
+            range.end()
+        )));
+    }
+    Ok(())
 }
 
 /// Accepts 64 hex digits, optionally separated by ':' (as `openssl x509 -fingerprint` prints).
