@@ -28,6 +28,8 @@ const FULL: usize = size_of::<MoqClientConfig>();
 const V1: usize = offset_of!(MoqClientConfig, versions);
 const V2: usize = offset_of!(MoqClientConfig, poll_events);
 const V3: usize = offset_of!(MoqClientConfig, publish_buffer_bytes);
+/// The layout before `max_streams` (the full size of the previous header).
+const V5: usize = offset_of!(MoqClientConfig, max_streams);
 
 const FINGERPRINTS: &[&str] = &[
     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
@@ -109,7 +111,8 @@ fn run(data: &[u8]) {
         0 => V1,
         1 => V2,
         2 => V3,
-        3 | 4 | 6 => FULL,
+        3 | 6 => FULL,
+        4 => V5,
         5 => usize::from(input.u16()) % 4097,
         _ => usize::from(input.u8()),
     };
@@ -180,7 +183,7 @@ fn run(data: &[u8]) {
 
     // What the library may read: fields wholly inside `size`.
     let has = |offset: usize, len: usize| offset + len <= size;
-    let known_size = [V1, V2, V3, FULL].contains(&size);
+    let known_size = [V1, V2, V3, V5, FULL].contains(&size);
     let surely_unknown = !known_size && (!(V3..=FULL).contains(&size) || size % 8 != 0);
     let strings = [
         (offset_of!(MoqClientConfig, tls_root_ca_pem), &pem),
