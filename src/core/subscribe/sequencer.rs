@@ -663,6 +663,7 @@ impl Sequencer {
         if self.probing() && self.probe.unconfirmed.is_empty() {
             times.extend(self.probe.at);
         }
+        times.extend(self.open_after_end_due());
         let repairing = self
             .groups
             .range(self.next..self.next.saturating_add(self.limits.max_repairs as u64 * 4));
@@ -802,8 +803,48 @@ impl Sequencer {
 
     /// Starts the repairs and probes that are due.
     fn schedule(&mut self, now: Instant) {
+        self.break_open_after_end(now);
         self.schedule_repairs(now);
         self.schedule_probes(now);
+    }
+
+    /// When the groups still open on a track that ended are treated as broken: once the live
+    /// subscription was quiet for [`PROBE_FIRST`] after the end. The publisher has moved past
+    /// them, and a stream the relay neither finishes nor resets (its publisher gone) would
+    /// otherwise hold the end for the gap timeout: their rest is fetched, or counted lost when
+    /// the relay does not have it. `None` when nothing is open (the open group's own fetch
+    /// aside) or no fetch can be made (then the gap timeout decides, as for any stalled group).
+    fn open_after_end_due(&self) -> Option<Instant> {
+        let (_, ended_at) = self.end?;
+        if !self.limits.can_repair {
+            return None;
+        }
+        let fetching = self.probe.open_group;
+        let open = self
+            .groups
+            .iter()
+            .any(|(sequence, group)| group.state == State::Receiving && fetching != Some(*sequence));
+        let quiet_since = self.probe.last_live.map_or(ended_at, |last| last.max(ended_at));
+        open.then_some(quiet_since + PROBE_FIRST)
+    }
+
+    /// Marks the groups still open on an ended track broken once [`Sequencer::open_after_end_due`]
+    /// has come.
+    fn break_open_after_end(&mut self, now: Instant) {
+        if self.open_after_end_due().is_none_or(|at| now < at) {
+            return;
+        }
+        let fetching = self.probe.open_group;
+        for (sequence, group) in self.groups.iter_mut() {
+            if group.state == State::Receiving && fetching != Some(*sequence) {
+                tracing::debug!(
+                    group = *sequence,
+                    from = group.expect,
+                    "the track ended and its open group went quiet: fetching its rest"
+                );
+                group.state = State::Broken;
+            }
+        }
     }
 
     /// Whether a quiet live subscription is probed now: it can fetch, the track has not ended,

@@ -435,6 +435,60 @@ fn an_open_group_that_never_completes_does_not_hold_the_end_forever() {
 }
 
 #[test]
+fn an_open_group_of_an_ended_track_is_fetched_once_quiet_then_counted_if_gone() {
+    let t = Instant::now();
+    let mut s = Sequencer::new(0, repairing());
+    s.set_origin(Some(0), false);
+    assert!(s.open(0, t));
+    s.object(object(0, 0, 0));
+    s.live(t);
+    group(&mut s, 1, 1, t);
+    s.finish(2, t);
+    assert_eq!(delivered(&mut s, t), vec![(0, 0)]);
+    assert!(s.take_repairs().is_empty(), "a live stream may still finish it");
+    // An object on the live stream after the end: not quiet yet.
+    let t1 = t + PROBE_FIRST / 2;
+    s.object(object(0, 1, 0));
+    s.live(t1);
+    assert_eq!(delivered(&mut s, t1), vec![(0, 1)]);
+    let quiet = s.deadline(t1).expect("a deadline");
+    assert_eq!(
+        quiet,
+        t1 + PROBE_FIRST,
+        "quiet for the probe interval, not the gap timeout"
+    );
+    assert_eq!(delivered(&mut s, quiet), vec![]);
+    assert_eq!(s.take_repairs(), vec![Repair { group: 0, from: 2 }], "its rest");
+    // The relay no longer has it (the publisher is gone): counted once, and the end follows.
+    s.repaired(0, Repaired::NotFound, quiet);
+    assert_eq!(delivered(&mut s, quiet), vec![(1, 0)]);
+    assert!(s.is_done());
+    let losses = s.take_losses();
+    assert_eq!((losses.broken, losses.missing), (1, 0));
+}
+
+#[test]
+fn an_open_group_of_an_ended_track_is_completed_by_its_fetch() {
+    let t = Instant::now();
+    let mut s = Sequencer::new(0, repairing());
+    s.set_origin(Some(0), false);
+    assert!(s.open(0, t));
+    s.object(object(0, 0, 0));
+    s.finish(1, t);
+    assert_eq!(delivered(&mut s, t), vec![(0, 0)]);
+    let quiet = t + PROBE_FIRST;
+    s.ready(quiet);
+    assert_eq!(s.take_repairs(), vec![Repair { group: 0, from: 1 }]);
+    s.object(object(0, 1, 0));
+    s.object(object(0, 0, 0)); // a duplicate from the live stream: dropped
+    s.repaired(0, Repaired::Complete, quiet);
+    assert_eq!(delivered(&mut s, quiet), vec![(0, 1)]);
+    assert!(s.is_done());
+    let losses = s.take_losses();
+    assert_eq!((losses.broken, losses.missing, losses.repaired), (0, 0, 1));
+}
+
+#[test]
 fn the_latency_bound_shortens_the_gap_timeout() {
     let t = Instant::now();
     let mut s = Sequencer::new(0, limits());
