@@ -288,13 +288,7 @@ fn last_error() -> String {
 }
 
 fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
+    heap::resident_bytes() as f64 / 1048576.0
 }
 
 fn start_relay(bind: &str) -> *mut MoqRelay {
