@@ -369,6 +369,11 @@ impl Sequencer {
                 return false;
             }
             group.state = State::Receiving;
+            // The new stream takes over: should it break too, its repair is a new one, with
+            // its own time (not cut short by the repair timeout of fetches made before it).
+            group.repair_started = None;
+            group.interrupted = 0;
+            group.retry_at = None;
             if group.arrived.is_none() {
                 group.arrived = Some(now);
                 self.arrivals.insert((now, sequence));

@@ -238,6 +238,30 @@ fn a_broken_group_is_fetched_again_from_where_it_stopped() {
     assert_eq!((losses.repaired, losses.groups_lost()), (1, 0));
 }
 
+#[test]
+fn a_group_a_new_stream_took_over_gets_a_repair_of_its_own_when_that_stream_breaks() {
+    let t = Instant::now();
+    let mut s = broken_after_one_object(t);
+    assert_eq!(s.take_repairs(), vec![Repair { group: 0, from: 1 }]);
+    s.repaired(0, Repaired::Interrupted, t);
+    // Before the retry, a second live stream of group 0 arrives and takes over; it stops too,
+    // after the repair timeout of the first fetch has run out.
+    let later = t + Limits::default().repair_timeout * 2;
+    assert!(s.open(0, later));
+    s.object(object(0, 1, 0));
+    s.broken(0, later);
+    assert_eq!(delivered(&mut s, later), vec![(0, 1)], "group 1 waits for the repair");
+    assert_eq!(
+        s.take_repairs(),
+        vec![Repair { group: 0, from: 2 }],
+        "fetched, not given up on the first fetch's clock"
+    );
+    s.object(object(0, 2, 0));
+    s.repaired(0, Repaired::Complete, later);
+    assert_eq!(delivered(&mut s, later), vec![(0, 2), (1, 0)]);
+    assert_eq!(s.take_losses().groups_lost(), 0);
+}
+
 /// A repairing sequencer whose group 0 broke after its first object (delivered), with group 1
 /// complete behind it.
 fn broken_after_one_object(t: Instant) -> Sequencer {
@@ -737,6 +761,9 @@ enum Fate {
     Broken(u64),
     /// Arrives twice.
     Twice,
+    /// Its stream brings this many objects and then stays open: neither finished nor reset (a
+    /// relay that never forwarded the rest, a publisher gone without the stream's reset).
+    Open(u64),
 }
 
 fn fate() -> impl Strategy<Value = Fate> {
@@ -745,6 +772,7 @@ fn fate() -> impl Strategy<Value = Fate> {
         1 => Just(Fate::Lost),
         1 => (0u64..4).prop_map(Fate::Broken),
         1 => Just(Fate::Twice),
+        1 => (0u64..4).prop_map(Fate::Open),
     ]
 }
 
@@ -896,6 +924,13 @@ fn simulate(scenario: &Scenario) -> (Vec<(u64, u64)>, Losses) {
                             sequencer.object(object(g, index, 0));
                         }
                         sequencer.broken(g, now);
+                    }
+                }
+                Fate::Open(keep) => {
+                    if sequencer.open(g, now) {
+                        for index in 0..keep.min(size - 1) {
+                            sequencer.object(object(g, index, 0));
+                        }
                     }
                 }
                 Fate::Whole | Fate::Twice => group(&mut sequencer, g, size, now),
