@@ -764,6 +764,9 @@ enum Fate {
     /// Its stream brings this many objects and then stays open: neither finished nor reset (a
     /// relay that never forwarded the rest, a publisher gone without the stream's reset).
     Open(u64),
+    /// Its stream stops after this many objects, then a second stream brings it whole (a relay
+    /// sending it again after a route switch).
+    BrokenThenWhole(u64),
 }
 
 fn fate() -> impl Strategy<Value = Fate> {
@@ -773,6 +776,7 @@ fn fate() -> impl Strategy<Value = Fate> {
         1 => (0u64..4).prop_map(Fate::Broken),
         1 => Just(Fate::Twice),
         1 => (0u64..4).prop_map(Fate::Open),
+        1 => (0u64..4).prop_map(Fate::BrokenThenWhole),
     ]
 }
 
@@ -925,6 +929,16 @@ fn simulate(scenario: &Scenario) -> (Vec<(u64, u64)>, Losses) {
                         }
                         sequencer.broken(g, now);
                     }
+                }
+                Fate::BrokenThenWhole(keep) => {
+                    if sequencer.open(g, now) {
+                        for index in 0..keep.min(size - 1) {
+                            sequencer.object(object(g, index, 0));
+                        }
+                        sequencer.broken(g, now);
+                    }
+                    drain(&mut sequencer, now, &mut out, &mut losses);
+                    group(&mut sequencer, g, size, now);
                 }
                 Fate::Open(keep) => {
                     if sequencer.open(g, now) {
