@@ -251,6 +251,9 @@ struct Dispatcher {
     exited: Mutex<bool>,
     exit: Condvar,
     handle: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The thread's entry in `/proc/self/task`, set as it starts: [`stop`] waits for it to go
+    /// after the join (the kernel lists a joined thread for a moment longer).
+    task: Mutex<Option<std::path::PathBuf>>,
 }
 
 impl Dispatcher {
@@ -359,6 +362,7 @@ fn spawn() -> Result<Arc<Dispatcher>> {
         .spawn(move || {
             ON_DISPATCHER.with(|flag| flag.set(true));
             if let Ok(dispatcher) = ready_rx.recv() {
+                *dispatcher.task.lock().unwrap_or_else(PoisonError::into_inner) = crate::runtime::task_entry();
                 run(&dispatcher, receiver);
                 dispatcher.phase.store(EXITING, Ordering::Release);
                 *dispatcher.exited.lock().unwrap_or_else(PoisonError::into_inner) = true;
@@ -376,6 +380,7 @@ fn spawn() -> Result<Arc<Dispatcher>> {
         exited: Mutex::new(false),
         exit: Condvar::new(),
         handle: Mutex::new(Some(thread)),
+        task: Mutex::new(None),
     });
     let _ = ready_tx.send(dispatcher.clone());
     Ok(dispatcher)
@@ -437,6 +442,7 @@ pub fn stop(timeout: Duration) -> Result<()> {
     let Some(dispatcher) = current() else {
         return Ok(());
     };
+    let deadline = std::time::Instant::now() + timeout;
     // A dispatcher already stopping has its `Stop` queued; one exiting needs none.
     if dispatcher
         .phase
@@ -466,6 +472,19 @@ pub fn stop(timeout: Duration) -> Result<()> {
     }
     dispatcher.join();
     forget(&dispatcher);
+    let mut task: Vec<_> = dispatcher
+        .task
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+        .into_iter()
+        .collect();
+    if crate::runtime::wait_tasks_gone(&mut task, deadline) > 0 {
+        return Err(Error::new(
+            crate::error::ErrorKind::Timeout,
+            format!("the callback thread ({THREAD_NAME}) was joined but the system still lists it at the deadline"),
+        ));
+    }
     Ok(())
 }
 

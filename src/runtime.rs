@@ -5,11 +5,16 @@
 //! a wait works from any thread (a C thread, a callback, another runtime) and always ends.
 //!
 //! Every runtime thread is counted from its start until its last thread-local is destroyed (the
-//! last thing it runs), so [`shutdown`] can tell whether any of them is still alive.
+//! last thing it runs), so [`shutdown`] can tell whether any of them is still alive. On Linux a
+//! thread that ran its last code is still listed in `/proc/self/task` for a moment (joining it
+//! returns when the kernel clears its id, before the kernel lets go of the task): [`shutdown`]
+//! also waits for those entries to go, so a host that counts its threads after a successful
+//! shutdown finds none of ours.
 
 use crate::error::{Error, ErrorKind, Result};
 use std::cell::RefCell;
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::runtime::{Handle, Runtime};
@@ -25,18 +30,57 @@ static IO_THREADS: LiveThreads = LiveThreads::new();
 
 /// A count of live threads, with a way to wait for none.
 pub(crate) struct LiveThreads {
-    count: Mutex<usize>,
+    state: Mutex<Threads>,
     changed: Condvar,
 }
 
+struct Threads {
+    /// Threads started and not yet past their last thread-local.
+    alive: usize,
+    /// The `/proc/self/task/<tid>` entries of threads past their last thread-local that were
+    /// still listed when last looked at (pruned as each thread ends).
+    leaving: Vec<PathBuf>,
+}
+
 /// Uncounts its thread when the thread's thread-locals are destroyed, as it exits.
-struct Alive(&'static LiveThreads);
+struct Alive {
+    threads: &'static LiveThreads,
+    /// The thread's `/proc/self/task/<tid>` entry (`None` where there is no such file system).
+    task: Option<PathBuf>,
+}
 
 impl Drop for Alive {
     fn drop(&mut self) {
-        let mut count = self.0.count.lock().unwrap_or_else(PoisonError::into_inner);
-        *count = count.saturating_sub(1);
-        self.0.changed.notify_all();
+        let mut state = self.threads.lock();
+        state.alive = state.alive.saturating_sub(1);
+        state.leaving.retain(|task| task.exists());
+        state.leaving.extend(self.task.take());
+        self.threads.changed.notify_all();
+    }
+}
+
+/// The calling thread's entry in `/proc/self/task`, read from the `/proc/thread-self` link
+/// (`None` where there is no such file system).
+pub(crate) fn task_entry() -> Option<PathBuf> {
+    let link = std::fs::read_link("/proc/thread-self").ok()?;
+    let tid = link.file_name()?;
+    Some(Path::new("/proc/self/task").join(tid))
+}
+
+/// How often [`wait_tasks_gone`] looks whether exited threads left the task list (the kernel
+/// lets go of a task microseconds after its last code ran).
+const TASK_POLL: Duration = Duration::from_millis(1);
+
+/// Waits until none of `tasks` (entries of threads that ran their last code: joined, or past
+/// their last thread-local) is listed in `/proc/self/task` any more, or `deadline` passes;
+/// keeps in `tasks` and counts those still listed.
+pub(crate) fn wait_tasks_gone(tasks: &mut Vec<PathBuf>, deadline: Instant) -> usize {
+    loop {
+        tasks.retain(|task| task.exists());
+        if tasks.is_empty() || Instant::now() >= deadline {
+            return tasks.len();
+        }
+        std::thread::sleep(TASK_POLL.min(deadline.saturating_duration_since(Instant::now())));
     }
 }
 
@@ -47,31 +91,48 @@ thread_local! {
 impl LiveThreads {
     pub(crate) const fn new() -> Self {
         Self {
-            count: Mutex::new(0),
+            state: Mutex::new(Threads {
+                alive: 0,
+                leaving: Vec::new(),
+            }),
             changed: Condvar::new(),
         }
     }
 
-    /// Counts the calling thread until it exits.
-    fn started(&'static self) {
-        *self.count.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-        ALIVE.with(|alive| alive.borrow_mut().push(Alive(self)));
+    fn lock(&self) -> std::sync::MutexGuard<'_, Threads> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Waits until no counted thread is alive or `deadline` passes; returns how many are left.
+    /// Counts the calling thread until it exits.
+    fn started(&'static self) {
+        let task = task_entry();
+        self.lock().alive += 1;
+        ALIVE.with(|alive| alive.borrow_mut().push(Alive { threads: self, task }));
+    }
+
+    /// Waits until no counted thread is alive, nor listed as a task any more, or `deadline`
+    /// passes; returns how many are left.
     fn wait_for_none(&self, deadline: Instant) -> usize {
-        let mut count = self.count.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.lock();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            if *count == 0 || left.is_zero() {
-                return *count;
+            if state.alive == 0 || left.is_zero() {
+                break;
             }
-            count = self
+            state = self
                 .changed
-                .wait_timeout(count, left)
+                .wait_timeout(state, left)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+        if state.alive > 0 {
+            return state.alive;
+        }
+        let mut leaving = std::mem::take(&mut state.leaving);
+        drop(state);
+        let left = wait_tasks_gone(&mut leaving, deadline);
+        self.lock().leaving.extend(leaving);
+        left
     }
 }
 
