@@ -442,15 +442,22 @@ fn the_end_of_the_track_waits_for_holes_below_it() {
     assert_eq!(s.deadline(t), None);
 }
 
-#[test]
-fn an_open_group_that_never_completes_does_not_hold_the_end_forever() {
-    let t = Instant::now();
-    let mut s = Sequencer::new(0, limits());
+/// A sequencer whose track ended (after group 0) while group 0's stream, one object in
+/// (delivered), is still open.
+fn ended_with_group_0_open(limits: Limits, t: Instant) -> Sequencer {
+    let mut s = Sequencer::new(0, limits);
     s.set_origin(Some(0), false);
     assert!(s.open(0, t));
     s.object(object(0, 0, 0));
     s.finish(1, t);
     assert_eq!(delivered(&mut s, t), vec![(0, 0)]);
+    s
+}
+
+#[test]
+fn an_open_group_that_never_completes_does_not_hold_the_end_forever() {
+    let t = Instant::now();
+    let mut s = ended_with_group_0_open(limits(), t);
     assert!(!s.is_done());
     let deadline = s.deadline(t).expect("a deadline");
     assert_eq!(delivered(&mut s, deadline), vec![]);
@@ -494,12 +501,7 @@ fn an_open_group_of_an_ended_track_is_fetched_once_quiet_then_counted_if_gone() 
 #[test]
 fn an_open_group_of_an_ended_track_is_completed_by_its_fetch() {
     let t = Instant::now();
-    let mut s = Sequencer::new(0, repairing());
-    s.set_origin(Some(0), false);
-    assert!(s.open(0, t));
-    s.object(object(0, 0, 0));
-    s.finish(1, t);
-    assert_eq!(delivered(&mut s, t), vec![(0, 0)]);
+    let mut s = ended_with_group_0_open(repairing(), t);
     let quiet = t + PROBE_FIRST;
     s.ready(quiet);
     assert_eq!(s.take_repairs(), vec![Repair { group: 0, from: 1 }]);
