@@ -125,7 +125,8 @@ pub(crate) struct Limits {
     /// arrive out of order for a while; fetching at once would send them twice).
     pub repair_after: Duration,
     /// How long a group may be repaired (from its first fetch, retries of interrupted fetches
-    /// included) before it is given up.
+    /// included) before it is given up. A fetch still in flight then is waited for: its own
+    /// bounds end it, and only an interrupted one gives the group up.
     pub repair_timeout: Duration,
     /// Fetches in flight at most.
     pub max_repairs: usize,
@@ -633,7 +634,12 @@ impl Sequencer {
                     continue;
                 }
                 State::Broken | State::Repairing if self.limits.can_repair => {
-                    if !group.repair_overdue(now, self.limits.repair_timeout) {
+                    // A fetch in flight is waited for even past the repair timeout: it ends by
+                    // itself (its dial, the relay's answer and each frame are bounded), and a
+                    // fetch that is still working (a slowed process, a slow relay) would
+                    // otherwise be cut off with the group it was about to bring. Once it ends
+                    // interrupted past the timeout, the group is given up (`repaired`).
+                    if group.state == State::Repairing || !group.repair_overdue(now, self.limits.repair_timeout) {
                         break; // a fetch in flight, or waiting for a repair slot or its retry time
                     }
                     tracing::debug!(group = self.next, "a repair took too long");

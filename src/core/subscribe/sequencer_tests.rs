@@ -379,6 +379,36 @@ fn interrupted_fetches_give_up_once_the_repair_timeout_ran_out() {
 }
 
 #[test]
+fn a_fetch_still_in_flight_when_the_repair_timeout_runs_out_is_waited_for() {
+    // Seen in the race test under valgrind: a fetch that was working (slowly, in a slowed
+    // process) was cut off by the repair timeout, and its group counted lost though the relay
+    // had it. A fetch in flight ends by itself (its bounds are the reader's); its answer decides.
+    let t = Instant::now();
+    let mut s = broken_after_one_object(t);
+    assert_eq!(s.take_repairs(), vec![Repair { group: 0, from: 1 }]);
+    let late = t + Limits::default().repair_timeout * 2;
+    assert_eq!(delivered(&mut s, late), vec![], "group 1 waits for the fetch in flight");
+    s.object(object(0, 1, 0));
+    s.repaired(0, Repaired::Complete, late);
+    assert_eq!(delivered(&mut s, late), vec![(0, 1), (1, 0)]);
+    let losses = s.take_losses();
+    assert_eq!((losses.repaired, losses.groups_lost()), (1, 0));
+
+    // The same fetch ending interrupted past the timeout: given up at once, counted once.
+    let mut s = broken_after_one_object(t);
+    assert_eq!(s.take_repairs(), vec![Repair { group: 0, from: 1 }]);
+    assert_eq!(delivered(&mut s, late), vec![]);
+    s.repaired(0, Repaired::Interrupted, late);
+    assert_eq!(delivered(&mut s, late), vec![(1, 0)]);
+    assert!(
+        s.take_repairs().iter().all(|repair| repair.group != 0),
+        "not fetched again"
+    );
+    let losses = s.take_losses();
+    assert_eq!((losses.broken, losses.repaired), (1, 0), "counted once, as broken");
+}
+
+#[test]
 fn a_broken_group_without_repair_is_counted() {
     let t = Instant::now();
     let mut s = Sequencer::new(0, limits());

@@ -227,24 +227,35 @@ fn announcement_wait(absent_since: Option<Instant>, now: Instant, timeout: Durat
 /// failed dial is not kept: the next fetch dials afresh.
 type FetcherSlot = Arc<tokio::sync::Mutex<Option<Arc<Fetcher>>>>;
 
-/// The live fetch session of `slot`, dialed now if there is none.
+/// The live fetch session of `slot`, dialed now if there is none. The dial runs as a task of its
+/// own that stores the session in the slot: a fetch that stops waiting (its bound passed, its
+/// reading ended) does not abandon the dial, and the next fetch finds the session or waits for
+/// that same dial. In a slowed process (a sanitizer, a loaded host) a dial can take longer than
+/// one fetch's bound; dialing afresh on every attempt would then never get a session at all.
 async fn fetch_session(
     slot: &FetcherSlot,
-    dialing: Option<impl Future<Output = Result<(Arc<crate::core::dial::Session>, moq_net::origin::Producer)>>>,
+    dialing: Option<
+        impl Future<Output = Result<(Arc<crate::core::dial::Session>, moq_net::origin::Producer)>> + Send + 'static,
+    >,
 ) -> Result<Arc<Fetcher>> {
-    let mut current = slot.lock().await;
-    if let Some(fetcher) = current
-        .as_ref()
-        .filter(|fetcher| fetcher.session.connection.connected())
-    {
-        return Ok(fetcher.clone());
-    }
-    *current = None;
-    let dialing = dialing.ok_or_else(|| Error::new(ErrorKind::Closed, "the client was destroyed"))?;
-    let (session, origin) = dialing.await?;
-    let fetcher = Arc::new(Fetcher::new(session, origin));
-    *current = Some(fetcher.clone());
-    Ok(fetcher)
+    let slot = slot.clone();
+    let dial = tokio::spawn(async move {
+        let mut current = slot.lock().await;
+        if let Some(fetcher) = current
+            .as_ref()
+            .filter(|fetcher| fetcher.session.connection.connected())
+        {
+            return Ok(fetcher.clone());
+        }
+        *current = None;
+        let dialing = dialing.ok_or_else(|| Error::new(ErrorKind::Closed, "the client was destroyed"))?;
+        let (session, origin) = dialing.await?;
+        let fetcher = Arc::new(Fetcher::new(session, origin));
+        *current = Some(fetcher.clone());
+        Ok(fetcher)
+    });
+    dial.await
+        .map_err(|err| Error::internal(format!("the fetch session's dial stopped: {err}")))?
 }
 
 /// Fetches a group again, on a second session of the client's (dialed on the subscription's
@@ -271,13 +282,19 @@ fn fetch(target: &Target, fetcher: &FetcherSlot, repair: Repair, priority: u8) -
         .with_priority(priority)
         .with_frame_start(repair.from);
     Box::pin(async move {
+        // The dial is bounded by the client's own connect timeout, not by the fetch's bound:
+        // [`REPAIR_BOUND`] is for the relay's answer, which a slow dial must not eat into.
+        let fetcher = match own {
+            Some(own) => Err(own),
+            None => match fetch_session(&fetcher, dialing).await {
+                Ok(fetcher) => Ok(fetcher),
+                Err(err) => return (repair.group, Fetched::Unavailable(err)),
+            },
+        };
         let attempt = async move {
-            let fetcher = match own {
-                Some(own) => return fetch_in(std::future::ready(names.track_in(&own)), repair, options).await,
-                None => match fetch_session(&fetcher, dialing).await {
-                    Ok(fetcher) => fetcher,
-                    Err(err) => return Fetched::Unavailable(err),
-                },
+            let fetcher = match fetcher {
+                Err(own) => return fetch_in(std::future::ready(names.track_in(&own)), repair, options).await,
+                Ok(fetcher) => fetcher,
             };
             let absent_since = fetcher.absent_since(names.namespace());
             let Some(wait) = announcement_wait(absent_since, Instant::now(), timeout) else {
