@@ -258,6 +258,12 @@ async fn fetch_session(
         .map_err(|err| Error::internal(format!("the fetch session's dial stopped: {err}")))?
 }
 
+/// Where a repair is fetched from: the client's own broadcast, or the fetch session.
+enum Via {
+    Own(moq_net::broadcast::Consumer),
+    Session(Arc<Fetcher>),
+}
+
 /// Fetches a group again, on a second session of the client's (dialed on the subscription's
 /// first repair), whose fresh request the relay serves from its cache or from the publisher.
 /// Not on the main session: its origin hands back the local copy of a group that stalled or
@@ -284,17 +290,17 @@ fn fetch(target: &Target, fetcher: &FetcherSlot, repair: Repair, priority: u8) -
     Box::pin(async move {
         // The dial is bounded by the client's own connect timeout, not by the fetch's bound:
         // [`REPAIR_BOUND`] is for the relay's answer, which a slow dial must not eat into.
-        let fetcher = match own {
-            Some(own) => Err(own),
+        let via = match own {
+            Some(own) => Via::Own(own),
             None => match fetch_session(&fetcher, dialing).await {
-                Ok(fetcher) => Ok(fetcher),
+                Ok(fetcher) => Via::Session(fetcher),
                 Err(err) => return (repair.group, Fetched::Unavailable(err)),
             },
         };
         let attempt = async move {
-            let fetcher = match fetcher {
-                Err(own) => return fetch_in(std::future::ready(names.track_in(&own)), repair, options).await,
-                Ok(fetcher) => fetcher,
+            let fetcher = match via {
+                Via::Own(own) => return fetch_in(std::future::ready(names.track_in(&own)), repair, options).await,
+                Via::Session(fetcher) => fetcher,
             };
             let absent_since = fetcher.absent_since(names.namespace());
             let Some(wait) = announcement_wait(absent_since, Instant::now(), timeout) else {
